@@ -1,0 +1,291 @@
+"""AutoencoderTransformer: a deterministic autoencoder as a scikit-learn transformer."""
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import StrOptions
+
+from ._base import _BaseAutoencoder
+from ._device import to_tensor
+from ._losses import binary_cross_entropy, squared_error
+from ._modules import Autoencoder
+
+
+class AutoencoderTransformer(_BaseAutoencoder):
+    """Nonlinear dimensionality reduction with an autoencoder.
+
+    An encoder network maps each sample to ``n_components`` latent
+    coordinates and a mirrored decoder maps them back; both are trained
+    together to minimise the reconstruction error. Used as a drop-in
+    replacement for :class:`~sklearn.decomposition.PCA`: ``transform`` gives
+    the codes, ``inverse_transform`` the reconstructions and
+    ``score_samples`` minus the reconstruction error (an anomaly score).
+
+    With ``hidden_layer_sizes=()``, ``activation="identity"`` and squared
+    error the model is linear and, at its optimum, spans the same subspace as
+    PCA.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Dimension of the latent space; between 1 and ``n_features``.
+
+    hidden_layer_sizes : tuple of int, default=(128, 64)
+        Widths of the encoder's hidden layers; the decoder uses them in
+        reverse. ``()`` makes encoder and decoder single affine maps.
+
+    activation : {"relu", "tanh", "logistic", "gelu", "elu", "leaky_relu", \
+            "identity"}, default="relu"
+        Nonlinearity between layers.
+
+    loss : {"squared_error", "binary_crossentropy"}, default="squared_error"
+        Reconstruction loss. ``"squared_error"`` is the squared error in the
+        original units of X: inputs are standardized internally for
+        conditioning and the loss is weighted back by ``scale_ ** 2``, so the
+        objective is PCA's. ``"binary_crossentropy"`` requires X in [0, 1],
+        does not standardize and ends the decoder in a sigmoid.
+
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; ``"auto"`` is ``min(256, n_samples)``.
+
+    optimizer : {"adam", "adamw", "sgd"}, default="adam"
+        Torch optimizer; ``"sgd"`` uses Nesterov momentum 0.9.
+
+    learning_rate_init : float, default=1e-3
+        Step size.
+
+    alpha : float, default=1e-4
+        L2 penalty (weight decay) on weight matrices, not on biases. For
+        ``"adamw"`` it is the decoupled weight-decay coefficient.
+
+    max_iter : int, default=200
+        Maximum number of epochs.
+
+    tol : float, default=1e-4
+        An epoch improves when the loss drops by more than ``tol``; training
+        stops after more than ``n_iter_no_change`` epochs without improvement.
+
+    n_iter_no_change : int, default=10
+        See ``tol``.
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, use its loss as the
+        stopping criterion and restore the weights with the best validation
+        loss at the end.
+
+    validation_fraction : float, default=0.1
+        Share of the data held out when ``early_stopping`` is True.
+
+    shuffle : bool, default=True
+        Reshuffle the samples every epoch.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and the validation split
+        through a private ``torch.Generator``; torch's global random state is
+        neither read nor changed. An int gives identical results on the same
+        machine.
+
+    device : str or torch.device, default="auto"
+        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``,
+        ``"cuda:N"``, ``"mps"`` or a ``torch.device``. Resolved at fit into
+        ``device_``.
+
+    verbose : int, default=0
+        0 is silent, 1 shows a progress bar over epochs, 2 prints one line per
+        epoch.
+
+    warm_start : bool, default=False
+        Continue training from the fitted weights instead of reinitialising.
+
+    Attributes
+    ----------
+    n_components_ : int
+        Latent dimension.
+
+    mean_ : ndarray of shape (n_features,)
+        Per-feature mean removed before encoding (zeros for binary
+        cross-entropy).
+
+    scale_ : ndarray of shape (n_features,)
+        Per-feature standard deviation used for standardization; constant
+        features get 1 (ones for binary cross-entropy).
+
+    module_ : torch.nn.Module
+        The whole network; ``encoder_`` and ``decoder_`` are its parts.
+
+    encoder_ : torch.nn.Module
+        Maps standardized inputs to latent codes.
+
+    decoder_ : torch.nn.Module
+        Maps latent codes to standardized reconstructions (logits for binary
+        cross-entropy).
+
+    loss_curve_ : list of float
+        Training loss per epoch: the squared error divided by the total
+        variance of the training data (1.0 is what predicting the mean
+        achieves), or the mean per-feature cross-entropy.
+
+    validation_scores_ : list of float or None
+        Minus the validation loss per epoch when ``early_stopping`` is True,
+        else None.
+
+    best_validation_score_ : float
+        Best of ``validation_scores_``; only set with ``early_stopping``.
+
+    best_loss_ : float
+        Smallest value of ``loss_curve_``.
+
+    n_iter_ : int
+        Epochs run, over all calls to ``fit`` (with ``warm_start``) and
+        ``partial_fit``.
+
+    device_ : torch.device
+        Device holding the network.
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string column names.
+
+    See Also
+    --------
+    VAETransformer : Variational autoencoder with a likelihood-based score.
+    sklearn.decomposition.PCA : The linear special case.
+
+    References
+    ----------
+    .. [1] Hinton, G. E. and Salakhutdinov, R. R. (2006). Reducing the
+       dimensionality of data with neural networks. Science, 313(5786).
+    .. [2] Baldi, P. and Hornik, K. (1989). Neural networks and principal
+       component analysis: learning from examples without local minima.
+       Neural Networks, 2(1).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn_ae import AutoencoderTransformer
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> ae = AutoencoderTransformer(n_components=8, max_iter=5, random_state=0, device="cpu")
+    >>> Z = ae.fit_transform(X / 16)  # doctest: +SKIP
+    >>> ae = AutoencoderTransformer(n_components=8, max_iter=20, tol=1.0, random_state=0,
+    ...                             device="cpu")
+    >>> Z = ae.fit_transform(X / 16)
+    >>> Z.shape
+    (1797, 8)
+    >>> ae.inverse_transform(Z).shape
+    (1797, 64)
+    >>> bool(ae.score(X / 16) < 0)
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseAutoencoder._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "binary_crossentropy"})],
+    }
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        hidden_layer_sizes=(128, 64),
+        activation="relu",
+        loss="squared_error",
+        batch_size="auto",
+        optimizer="adam",
+        learning_rate_init=1e-3,
+        alpha=1e-4,
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        shuffle=True,
+        random_state=None,
+        device="auto",
+        verbose=0,
+        warm_start=False,
+    ):
+        super().__init__(
+            n_components,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            learning_rate_init=learning_rate_init,
+            alpha=alpha,
+            max_iter=max_iter,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            shuffle=shuffle,
+            random_state=random_state,
+            device=device,
+            verbose=verbose,
+            warm_start=warm_start,
+        )
+        self.loss = loss
+
+    @property
+    def _unit_interval_reason(self):
+        return "loss='binary_crossentropy'" if self.loss == "binary_crossentropy" else None
+
+    def _build_module(self, n_features, generator):
+        return Autoencoder(
+            n_features, self.n_components, self._hidden_layer_sizes, self.activation, generator
+        )
+
+    def _prepare_fit(self, X, module, generator):
+        n_features = X.shape[1]
+        if self.loss == "squared_error":
+            # Weighting by scale_**2 turns standardized errors back into
+            # original units; dividing by the total variance makes the loss
+            # scale-free (the fraction of variance left unexplained), so one
+            # `tol` suits any data.
+            total_var = float(np.var(X, axis=0, dtype=np.float64).sum())
+            norm = total_var if total_var > 0 else float(n_features)
+            weight = self.scale_**2 / norm
+        else:
+            weight = np.full(n_features, 1.0 / n_features)
+        self._loss_weight = to_tensor(weight, self.device_)
+
+    def _batch_loss(self, module, xb):
+        out = module(xb)
+        if self.loss == "squared_error":
+            per_sample = squared_error(xb, out, self._loss_weight)
+        else:
+            per_sample = binary_cross_entropy(xb, out) * self._loss_weight[0]
+        loss = per_sample.mean()
+        return loss, loss.detach().reshape(1)
+
+    def _encode(self, module, xs):
+        return module.encoder(xs)
+
+    def _decode(self, module, z):
+        out = module.decoder(z)
+        return torch.sigmoid(out) if self.loss == "binary_crossentropy" else out
+
+    def _score_standardized(self, module, xs, scale):
+        out = module(xs)
+        if self.loss == "squared_error":
+            return -squared_error(xs * scale, out * scale, 1.0)
+        return -binary_cross_entropy(xs, out)
+
+    def score_samples(self, X):
+        """Minus the per-sample reconstruction error, in the original units of X.
+
+        For ``loss="squared_error"`` this is ``-sum_j (x_j - x_hat_j)^2``; for
+        ``"binary_crossentropy"`` minus the summed cross-entropy. Lower means
+        more anomalous.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            Per-sample scores (always <= 0 for squared error).
+        """
+        return super().score_samples(X)

@@ -1,0 +1,524 @@
+"""The scikit-learn contract shared by both estimators.
+
+Validation, ``fit``/``partial_fit`` -> ``_fit``, ``transform``,
+``inverse_transform``, ``score``, feature names, tags and pickling live here.
+A model class supplies a handful of hooks (build the module, the batch loss,
+encode, decode, per-sample score); it never touches an optimizer.
+"""
+
+import copy
+import warnings
+from abc import abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_array, gen_batches
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._device import available_device, cpu_copy, make_generator, resolve_device, to_numpy, to_tensor
+from ._modules import ACTIVATIONS
+from ._training import make_optimizer, train
+
+# Rows per forward pass in transform and scoring: bounds memory on large X.
+_INFERENCE_BATCH = 8192
+
+
+class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Base class for the autoencoder estimators. Do not use directly."""
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like"],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "optimizer": [StrOptions({"adam", "adamw", "sgd"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "device": [str, torch.device],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        hidden_layer_sizes=(128, 64),
+        activation="relu",
+        batch_size="auto",
+        optimizer="adam",
+        learning_rate_init=1e-3,
+        alpha=1e-4,
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        shuffle=True,
+        random_state=None,
+        device="auto",
+        verbose=0,
+        warm_start=False,
+    ):
+        self.n_components = n_components
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.learning_rate_init = learning_rate_init
+        self.alpha = alpha
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    # ------------------------------------------------------------------
+    # Hooks a model class provides.
+
+    @property
+    @abstractmethod
+    def _unit_interval_reason(self):
+        """The setting that needs X in [0, 1] (and no standardization), or None."""
+
+    @abstractmethod
+    def _build_module(self, n_features, generator):
+        """Return the freshly initialised ``nn.Module`` (with ``encoder``/``decoder``)."""
+
+    @abstractmethod
+    def _batch_loss(self, module, xb):
+        """Return ``(loss, terms)`` on a standardized training batch; ``terms[0]`` is the loss."""
+
+    @abstractmethod
+    def _encode(self, module, xs):
+        """Latent codes of standardized inputs (deterministic)."""
+
+    @abstractmethod
+    def _decode(self, module, z):
+        """Reconstruction of latent codes, in standardized units."""
+
+    @abstractmethod
+    def _score_standardized(self, module, xs, scale):
+        """Per-sample score of standardized inputs ``xs``, in the original units of X."""
+
+    def _validation_loss(self, module, xv):
+        """Loss on the validation split; deterministic models can reuse the batch loss."""
+        return self._batch_loss(module, xv)[1][0]
+
+    def _prepare_fit(self, X, module, generator):
+        """Set model-specific fitted state before training (e.g. loss weights)."""
+
+    def _record_history(self, history, first_call):
+        """Store model-specific curves from a :class:`~sklearn_ae._training.History`."""
+
+    # ------------------------------------------------------------------
+    # Fitting.
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the model to X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Update the model with one pass (one epoch) over X.
+
+        The first call initialises the network and the standardization
+        statistics, which later calls keep. There is no early stopping and no
+        convergence check.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._fit(X, incremental=True)
+
+    def _fit(self, X, *, incremental):
+        saved = dict(self.__dict__)
+        try:
+            return self._fit_unchecked(X, incremental=incremental)
+        except BaseException:
+            # Nothing half-fitted is left behind: the estimator is as it was.
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    def _fit_unchecked(self, X, *, incremental):
+        hidden = self._check_hidden_layer_sizes()
+        first_call = not hasattr(self, "module_") or not (incremental or self.warm_start)
+        X = validate_data(self, X, reset=first_call, dtype=[np.float64, np.float32])
+        n_samples, n_features = X.shape
+        if first_call and not 1 <= self.n_components <= n_features:
+            raise ValueError(
+                f"n_components={self.n_components} must be between 1 and "
+                f"n_features={n_features}."
+            )
+        if not first_call and self.n_components != self.n_components_:
+            raise ValueError(
+                f"n_components={self.n_components} differs from the fitted "
+                f"n_components_={self.n_components_}; warm_start and partial_fit keep the "
+                "architecture. Set warm_start=False to refit."
+            )
+        if self._unit_interval_reason and (X.min() < 0 or X.max() > 1):
+            raise ValueError(
+                f"{self._unit_interval_reason} requires X to lie in [0, 1]; got values in "
+                f"[{X.min():.4g}, {X.max():.4g}]."
+            )
+
+        if first_call:
+            self.device_ = resolve_device(self.device)
+            self._generator, rng = make_generator(self.random_state, self.device_)
+            self.n_components_ = self.n_components
+            self._hidden_layer_sizes = hidden
+            self.mean_, self.scale_ = self._standardization(X)
+            self.module_ = self._build_module(n_features, self._generator)
+            self._prepare_fit(X, self.module_, self._generator)
+            self._optimizer = None
+            self.loss_curve_ = []
+            self.validation_scores_ = [] if self.early_stopping and not incremental else None
+            self.best_loss_ = np.inf
+            self.n_iter_ = 0
+        else:
+            rng = np.random.RandomState(int(self._generator.initial_seed() % (2**31)))
+        if self._optimizer is None:
+            self._optimizer = make_optimizer(
+                self.optimizer, self.module_, self.learning_rate_init, self.alpha
+            )
+        self._inference_cache = {}
+
+        batch_size = min(256 if self.batch_size == "auto" else self.batch_size, n_samples)
+        Xs = (X - self.mean_) / self.scale_
+        X_val = None
+        if self.early_stopping and not incremental:
+            Xs, X_val = self._validation_split(Xs, rng)
+        X_train = to_tensor(Xs, self.device_)
+        X_val = None if X_val is None else to_tensor(X_val, self.device_)
+
+        history = train(
+            self.module_,
+            self._optimizer,
+            lambda xb: self._batch_loss(self.module_, xb),
+            X_train,
+            max_iter=1 if incremental else self.max_iter,
+            batch_size=batch_size,
+            shuffle=self.shuffle,
+            generator=self._generator,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            stop_early=not incremental,
+            validation_loss=lambda xv: self._validation_loss(self.module_, xv),
+            X_val=X_val,
+            verbose=self.verbose,
+            epoch_offset=self.n_iter_,
+        )
+        self._handle_stop(history, incremental)
+        self.loss_curve_ = self.loss_curve_ + history.loss_curve
+        if history.validation_scores is not None:
+            previous = self.validation_scores_ or []
+            self.validation_scores_ = previous + history.validation_scores
+            self.best_validation_score_ = max(self.validation_scores_)
+        self.best_loss_ = min(self.loss_curve_)
+        self.n_iter_ += history.n_iter
+        self._record_history(history, first_call)
+        return self
+
+    def _handle_stop(self, history, incremental):
+        name = type(self).__name__
+        if history.stop_reason == "diverged":
+            # A fresh optimizer: its moments may hold the non-finite values.
+            self._optimizer = None
+            if history.n_iter == 0:
+                raise ValueError(
+                    f"{name}: the training loss was not finite in the first epoch, so there "
+                    f"are no usable weights. Try a smaller learning_rate_init (got "
+                    f"{self.learning_rate_init}) or check the scale of X."
+                )
+            warnings.warn(
+                f"{name}: the training loss became non-finite after "
+                f"{self.n_iter_ + history.n_iter} epochs; training stopped and the weights of "
+                "the last finite epoch were restored. Try a smaller learning_rate_init.",
+                ConvergenceWarning,
+            )
+        elif history.stop_reason == "interrupted":
+            warnings.warn(f"{name}: training interrupted by the user.", UserWarning)
+        elif history.stop_reason == "max_iter" and not incremental:
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+            )
+
+    def _check_hidden_layer_sizes(self):
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, Integral):
+            sizes = (sizes,)
+        try:
+            sizes = tuple(sizes)
+        except TypeError:
+            sizes = None
+        if sizes is None or not all(
+            isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in sizes
+        ):
+            raise InvalidParameterError(
+                "The 'hidden_layer_sizes' parameter of "
+                f"{type(self).__name__} must be a sequence of positive ints; got "
+                f"{self.hidden_layer_sizes!r}."
+            )
+        return tuple(int(s) for s in sizes)
+
+    def _standardization(self, X):
+        n_features = X.shape[1]
+        if self._unit_interval_reason:
+            return np.zeros(n_features), np.ones(n_features)
+        X64 = np.asarray(X, dtype=np.float64)
+        mean = X64.mean(axis=0)
+        scale = X64.std(axis=0)
+        # Constant features (up to rounding) keep their units: scale 1.
+        constant = scale <= 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))
+        scale[constant] = 1.0
+        return mean, scale
+
+    def _validation_split(self, Xs, rng):
+        n_val = int(np.ceil(self.validation_fraction * Xs.shape[0]))
+        if n_val < 1 or Xs.shape[0] - n_val < 1:
+            raise ValueError(
+                f"early_stopping needs at least one training and one validation sample; "
+                f"n_samples={Xs.shape[0]} with validation_fraction={self.validation_fraction} "
+                "leaves none. Set early_stopping=False or pass more data."
+            )
+        return train_test_split(Xs, test_size=n_val, random_state=rng)
+
+    # ------------------------------------------------------------------
+    # Inference.
+
+    def _inference_state(self, dtype):
+        """Module, mean and scale in ``dtype`` on the fitted device.
+
+        float64 inputs use a float64 copy of the network so that outputs do
+        not depend on how rows are batched (scikit-learn's invariance checks
+        compare at 1e-7 relative, finer than float32 arithmetic).
+        """
+        key = np.dtype(dtype).name
+        state = self._inference_cache.get(key)
+        if state is None:
+            torch_dtype = torch.float64 if key == "float64" else torch.float32
+            module = self.module_
+            if torch_dtype != torch.float32:
+                module = copy.deepcopy(module).to(torch_dtype)
+            module.eval()
+            mean = to_tensor(self.mean_, self.device_, torch_dtype)
+            scale = to_tensor(self.scale_, self.device_, torch_dtype)
+            state = self._inference_cache[key] = (module, mean, scale)
+        return state
+
+    def _apply(self, X, fn):
+        """Run ``fn(module, xs, scale)`` on standardized batches of X; stack the results."""
+        module, mean, scale = self._inference_state(X.dtype)
+        torch_dtype = mean.dtype
+        outputs = []
+        with torch.inference_mode():
+            for rows in gen_batches(X.shape[0], _INFERENCE_BATCH):
+                xs = (to_tensor(X[rows], self.device_, torch_dtype) - mean) / scale
+                outputs.append(to_numpy(fn(module, xs, scale)))
+        return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
+
+    def _validate_X(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+
+    def transform(self, X):
+        """Encode X into the latent space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to encode.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_components)
+            Latent codes, in the dtype of X (float64 for integer input).
+        """
+        X = self._validate_X(X)
+        return self._apply(X, lambda module, xs, scale: self._encode(module, xs))
+
+    def inverse_transform(self, X):
+        """Decode latent codes back to the original feature space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Latent codes, e.g. the output of :meth:`transform`.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features)
+            Reconstructions in the original units of the training data.
+        """
+        check_is_fitted(self)
+        Z = self._check_latent(X)
+        module, mean, scale = self._inference_state(Z.dtype)
+        outputs = []
+        with torch.inference_mode():
+            for rows in gen_batches(Z.shape[0], _INFERENCE_BATCH):
+                z = to_tensor(Z[rows], self.device_, mean.dtype)
+                outputs.append(to_numpy(self._decode(module, z) * scale + mean))
+        return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
+
+    def _check_latent(self, Z):
+        Z = check_array(Z, dtype=[np.float64, np.float32], input_name="Z")
+        if Z.shape[1] != self.n_components_:
+            raise ValueError(
+                f"Z has {Z.shape[1]} features, but {type(self).__name__} has a latent space of "
+                f"n_components_={self.n_components_}."
+            )
+        return Z
+
+    def score_samples(self, X):
+        """Per-sample score: higher means better explained by the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            See the model class for the exact quantity.
+        """
+        X = self._validate_X(X)
+        return self._apply(X, self._score_standardized)
+
+    def score(self, X, y=None):
+        """Mean of :meth:`score_samples` over X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        score : float
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    # ------------------------------------------------------------------
+    # scikit-learn plumbing.
+
+    @property
+    def _n_features_out(self):
+        return self.n_components_
+
+    @property
+    def encoder_(self):
+        """The fitted encoder network (a ``torch.nn.Module``)."""
+        return self.module_.encoder
+
+    @property
+    def decoder_(self):
+        """The fitted decoder network (a ``torch.nn.Module``)."""
+        return self.module_.decoder
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.allow_nan = False
+        return tags
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_inference_cache", None)
+        if "module_" in state:
+            # Tensors are stored on the CPU so a GPU-fitted model loads anywhere.
+            state["module_"] = cpu_copy(self.module_)
+            for key, value in state.items():
+                if isinstance(value, torch.Tensor):
+                    state[key] = value.cpu()
+            state["_generator"] = (
+                self._generator.device.type,
+                self._generator.get_state(),
+                self._generator.initial_seed(),
+            )
+            if self._optimizer is not None:
+                state["_optimizer"] = _state_dict_to_cpu(self._optimizer.state_dict())
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "module_" not in state:
+            return
+        self.device_ = available_device(self.device_)
+        self.module_ = self.module_.to(self.device_)
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor):
+                setattr(self, key, value.to(self.device_))
+        gen_type, gen_state, seed = state["_generator"]
+        self._generator = torch.Generator(device=self.device_)
+        if gen_type == self.device_.type:
+            self._generator.set_state(gen_state)
+        else:
+            self._generator.manual_seed(seed)
+        opt_state = state.get("_optimizer")
+        if opt_state is not None:
+            self._optimizer = make_optimizer(
+                self.optimizer, self.module_, self.learning_rate_init, self.alpha
+            )
+            self._optimizer.load_state_dict(opt_state)
+        self._inference_cache = {}
+
+
+def _state_dict_to_cpu(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _state_dict_to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_state_dict_to_cpu(v) for v in obj]
+    return obj

@@ -1,0 +1,132 @@
+"""Device resolution, tensor <-> numpy conversion and seeding.
+
+Everything that decides *where* a computation runs or *which* random stream it
+draws from lives here, so that the estimators never touch torch's global RNG.
+"""
+
+import copy
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+
+
+def resolve_device(device):
+    """Turn the ``device`` parameter into an available :class:`torch.device`.
+
+    Parameters
+    ----------
+    device : {"auto", "cpu", "cuda", "cuda:N", "mps"} or torch.device
+        ``"auto"`` picks CUDA, then MPS, then the CPU.
+
+    Returns
+    -------
+    torch.device
+        A device on which tensors can be allocated now.
+
+    Raises
+    ------
+    ValueError
+        If the device is unknown or not available on this machine.
+    """
+    if isinstance(device, str) and device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", torch.cuda.current_device())
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a valid torch device: {exc}") from None
+    if resolved.type == "cpu":
+        return resolved
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was requested but CUDA is not available on this machine; "
+                "use device='cpu' or device='auto'."
+            )
+        index = resolved.index if resolved.index is not None else torch.cuda.current_device()
+        if index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} was requested but only {torch.cuda.device_count()} CUDA "
+                "device(s) are available."
+            )
+        return torch.device("cuda", index)
+    if resolved.type == "mps":
+        if not _mps_available():
+            raise ValueError(
+                f"device={device!r} was requested but MPS is not available on this machine; "
+                "use device='cpu' or device='auto'."
+            )
+        return resolved
+    raise ValueError(
+        f"device={device!r} is not supported; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'."
+    )
+
+
+def _mps_available():
+    backend = getattr(torch.backends, "mps", None)
+    return backend is not None and backend.is_available()
+
+
+def available_device(device):
+    """Return ``device`` if it is usable now, else the CPU.
+
+    Used when unpickling: a model fitted on a GPU must still load on a machine
+    without one.
+    """
+    if device.type == "cuda" and (
+        not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()
+    ):
+        return torch.device("cpu")
+    if device.type == "mps" and not _mps_available():
+        return torch.device("cpu")
+    return device
+
+
+def make_generator(random_state, device):
+    """Build a private :class:`torch.Generator` on ``device`` seeded from ``random_state``.
+
+    Parameters
+    ----------
+    random_state : int, RandomState instance or None
+        Seed source, as in scikit-learn. ``None`` draws a fresh seed.
+    device : torch.device
+        Device the generator produces numbers on.
+
+    Returns
+    -------
+    generator : torch.Generator
+        A generator independent of torch's global random state.
+    seed_rng : numpy.random.RandomState
+        The numpy stream the seed came from, for numpy-side randomness.
+    """
+    rng = check_random_state(random_state)
+    seed = int(rng.randint(np.iinfo(np.int32).max))
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+    return generator, rng
+
+
+def to_tensor(X, device, dtype=torch.float32):
+    """Copy a numpy array to a contiguous tensor of ``dtype`` on ``device``."""
+    X = np.ascontiguousarray(X, dtype=torch.empty((), dtype=dtype).numpy().dtype)
+    if not X.flags.writeable:
+        # torch.from_numpy warns on read-only buffers (e.g. joblib memmaps).
+        X = X.copy()
+    return torch.from_numpy(X).to(device)
+
+
+def to_numpy(tensor):
+    """Return a tensor's values as a numpy array on the host."""
+    return tensor.detach().cpu().numpy()
+
+
+def cpu_copy(module):
+    """Return ``module`` itself if it lives on the CPU, else a CPU copy of it."""
+    params = list(module.parameters()) + list(module.buffers())
+    if all(p.device.type == "cpu" for p in params):
+        return module
+    return copy.deepcopy(module).to("cpu")
