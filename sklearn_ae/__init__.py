@@ -1,6 +1,7 @@
 """scikit-learn transformers built on PyTorch autoencoders."""
 
 from ._autoencoder import AutoencoderTransformer
+from ._vae import VAETransformer
 
-__all__ = ["AutoencoderTransformer"]
+__all__ = ["AutoencoderTransformer", "VAETransformer"]
 __version__ = "0.1.0"

@@ -473,7 +473,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return tags
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # object.__getstate__ returns the live __dict__: copy before editing.
+        state = dict(super().__getstate__())
         state.pop("_inference_cache", None)
         if "module_" in state:
             # Tensors are stored on the CPU so a GPU-fitted model loads anywhere.

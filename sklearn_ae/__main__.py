@@ -1,0 +1,10 @@
+"""``python -m sklearn_ae``: compare PCA, AutoencoderTransformer and VAETransformer."""
+
+import sys
+
+from ._demo import main
+
+__all__ = ["main"]
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,489 @@
+"""VAETransformer: a variational autoencoder scored like PCA."""
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import _BaseAutoencoder
+from ._device import make_generator, to_numpy, to_tensor
+from ._losses import (
+    bernoulli_log_likelihood,
+    elbo,
+    gaussian_log_likelihood,
+    importance_weighted_bound,
+    kl_to_standard_normal,
+    normal_log_density,
+    standard_normal_log_density,
+)
+from ._modules import VariationalAutoencoder
+
+# Floor of the Gaussian noise variance, in standardized units (a noise
+# standard deviation of at least ~3% of a feature's): keeps the density proper
+# on features that are (nearly) constant in training.
+_NOISE_FLOOR = 1e-3
+# Latent draws shared by every row in score_samples (at least 2 * n_components).
+_N_SCORE_DRAWS = 64
+# Elements per decoder pass when looping over Monte Carlo draws.
+_MAX_ELEMENTS = 1 << 22
+
+
+class VAETransformer(_BaseAutoencoder):
+    """Variational autoencoder: nonlinear latent codes and a likelihood-based score.
+
+    The generative model is ``z ~ N(0, I)``, ``x | z ~ p(x | z)`` with a
+    decoder network giving the parameters of ``p(x | z)``; the encoder gives
+    the approximate posterior ``q(z | x) = N(mu(x), diag(sigma^2(x)))``. The
+    networks are trained by maximising the evidence lower bound (ELBO)
+    ``E_q[log p(x | z)] - beta * KL(q(z | x) || p(z))`` with the
+    reparameterisation trick, the noise drawn from a private generator.
+
+    ``transform`` returns the posterior mean, ``inverse_transform`` the decoder
+    mean and ``score_samples`` the ELBO in nats in the original units of X, so
+    that it compares directly with :meth:`sklearn.decomposition.PCA.score` and
+    :meth:`sklearn.decomposition.FactorAnalysis.score`. A linear VAE
+    (``hidden_layer_sizes=()``, ``activation="identity"``, Gaussian
+    likelihood) is factor analysis.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Dimension of the latent space; between 1 and ``n_features``.
+
+    hidden_layer_sizes : tuple of int, default=(128, 64)
+        Widths of the encoder's hidden layers; the decoder uses them in
+        reverse. ``()`` makes both single affine maps.
+
+    activation : {"relu", "tanh", "logistic", "gelu", "elu", "leaky_relu", \
+            "identity"}, default="relu"
+        Nonlinearity between layers.
+
+    likelihood : {"gaussian", "bernoulli"}, default="gaussian"
+        ``"gaussian"``: X is standardized internally, the decoder outputs the
+        mean and a learned per-feature variance (with a floor) completes the
+        density. ``"bernoulli"``: X must lie in [0, 1]; no standardization; the
+        decoder outputs logits.
+
+    beta : float, default=1.0
+        Weight of the KL term during training (beta-VAE). Scores always use
+        the true ELBO (weight 1), the only one that bounds ``log p(x)``.
+
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; ``"auto"`` is ``min(256, n_samples)``.
+
+    optimizer : {"adam", "adamw", "sgd"}, default="adam"
+        Torch optimizer; ``"sgd"`` uses Nesterov momentum 0.9.
+
+    learning_rate_init : float, default=1e-3
+        Step size.
+
+    alpha : float, default=1e-4
+        L2 penalty (weight decay) on weight matrices, not on biases or the
+        noise variance. For ``"adamw"`` it is the decoupled coefficient.
+
+    max_iter : int, default=200
+        Maximum number of epochs.
+
+    tol : float, default=1e-4
+        An epoch improves when the loss (negative ELBO per sample, nats) drops
+        by more than ``tol``; training stops after more than
+        ``n_iter_no_change`` epochs without improvement.
+
+    n_iter_no_change : int, default=10
+        See ``tol``.
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, stop on its loss and
+        restore the best weights.
+
+    validation_fraction : float, default=0.1
+        Share of the data held out when ``early_stopping`` is True.
+
+    shuffle : bool, default=True
+        Reshuffle the samples every epoch.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling, the reparameterisation noise and the
+        fixed draws of ``score_samples`` through a private
+        ``torch.Generator``; torch's global random state is untouched.
+
+    device : str or torch.device, default="auto"
+        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``,
+        ``"cuda:N"``, ``"mps"`` or a ``torch.device``.
+
+    verbose : int, default=0
+        0 is silent, 1 shows a progress bar over epochs, 2 prints one line per
+        epoch.
+
+    warm_start : bool, default=False
+        Continue training from the fitted weights.
+
+    Attributes
+    ----------
+    n_components_ : int
+        Latent dimension.
+
+    mean_ : ndarray of shape (n_features,)
+        Per-feature mean removed before encoding (zeros for Bernoulli).
+
+    scale_ : ndarray of shape (n_features,)
+        Per-feature standard deviation used for standardization; constant
+        features get 1 (ones for Bernoulli).
+
+    module_ : torch.nn.Module
+        The whole model; ``encoder_`` and ``decoder_`` are its parts.
+
+    encoder_ : torch.nn.Module
+        Maps standardized inputs to ``2 * n_components`` outputs: the
+        posterior mean and log-variance.
+
+    decoder_ : torch.nn.Module
+        Maps latent codes to the standardized mean (or the logits) of
+        ``p(x | z)``.
+
+    noise_variance_ : ndarray of shape (n_features,)
+        Learned variance of ``p(x | z)`` in the original units of X (Gaussian
+        likelihood only).
+
+    loss_curve_ : list of float
+        Training loss per epoch: the negative (beta-)ELBO per sample in nats,
+        original units.
+
+    reconstruction_curve_ : list of float
+        ``-E_q[log p(x | z)]`` per sample and epoch, original units.
+
+    kl_curve_ : list of float
+        ``KL(q(z | x) || p(z))`` per sample and epoch. Values near zero mean
+        the posterior has collapsed onto the prior.
+
+    validation_scores_ : list of float or None
+        Minus the validation loss per epoch when ``early_stopping`` is True.
+
+    best_validation_score_ : float
+        Best of ``validation_scores_``; only set with ``early_stopping``.
+
+    best_loss_ : float
+        Smallest value of ``loss_curve_``.
+
+    n_iter_ : int
+        Epochs run over all calls.
+
+    device_ : torch.device
+        Device holding the model.
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string column names.
+
+    See Also
+    --------
+    AutoencoderTransformer : Deterministic autoencoder.
+    sklearn.decomposition.FactorAnalysis : The linear Gaussian special case.
+    sklearn.decomposition.PCA : Probabilistic PCA, isotropic noise.
+
+    References
+    ----------
+    .. [1] Kingma, D. P. and Welling, M. (2014). Auto-encoding variational
+       Bayes. ICLR.
+    .. [2] Burda, Y., Grosse, R. and Salakhutdinov, R. (2016). Importance
+       weighted autoencoders. ICLR.
+    .. [3] Higgins, I. et al. (2017). beta-VAE: learning basic visual concepts
+       with a constrained variational framework. ICLR.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn_ae import VAETransformer
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> vae = VAETransformer(n_components=4, max_iter=20, tol=10.0, random_state=0,
+    ...                      device="cpu")
+    >>> Z = vae.fit_transform(X / 16)
+    >>> Z.shape
+    (1797, 4)
+    >>> vae.sample(3, random_state=0).shape
+    (3, 64)
+    >>> elbo = vae.score(X / 16)
+    >>> bool(vae.log_likelihood(X / 16, n_samples=16, random_state=0).mean() > elbo - 1.0)
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseAutoencoder._parameter_constraints,
+        "likelihood": [StrOptions({"gaussian", "bernoulli"})],
+        "beta": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        hidden_layer_sizes=(128, 64),
+        activation="relu",
+        likelihood="gaussian",
+        beta=1.0,
+        batch_size="auto",
+        optimizer="adam",
+        learning_rate_init=1e-3,
+        alpha=1e-4,
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        shuffle=True,
+        random_state=None,
+        device="auto",
+        verbose=0,
+        warm_start=False,
+    ):
+        super().__init__(
+            n_components,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            learning_rate_init=learning_rate_init,
+            alpha=alpha,
+            max_iter=max_iter,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            shuffle=shuffle,
+            random_state=random_state,
+            device=device,
+            verbose=verbose,
+            warm_start=warm_start,
+        )
+        self.likelihood = likelihood
+        self.beta = beta
+
+    # ------------------------------------------------------------------
+    # Model hooks.
+
+    @property
+    def _unit_interval_reason(self):
+        return "likelihood='bernoulli'" if self.likelihood == "bernoulli" else None
+
+    def _build_module(self, n_features, generator):
+        return VariationalAutoencoder(
+            n_features,
+            self.n_components,
+            self._hidden_layer_sizes,
+            self.activation,
+            generator,
+            gaussian_noise=self.likelihood == "gaussian",
+            noise_floor=_NOISE_FLOOR,
+        )
+
+    def _prepare_fit(self, X, module, generator):
+        # log|det| of the standardization: densities of standardized data
+        # minus this are densities in the original units of X.
+        self._log_scale = float(np.log(self.scale_).sum())
+        self._score_noise = _moment_matched_normal(
+            max(_N_SCORE_DRAWS, 2 * self.n_components), self.n_components, generator
+        )
+
+    def _log_likelihood(self, module, x, out):
+        if self.likelihood == "gaussian":
+            return gaussian_log_likelihood(x, out, module.noise_var().to(out.dtype))
+        return bernoulli_log_likelihood(x, out)
+
+    def _batch_loss(self, module, xb):
+        mu, log_var = module.encode(xb)
+        eps = torch.randn(mu.shape, generator=self._generator, device=mu.device, dtype=mu.dtype)
+        z = mu + torch.exp(0.5 * log_var) * eps
+        reconstruction = self._log_scale - self._log_likelihood(module, xb, module.decoder(z))
+        kl = kl_to_standard_normal(mu, log_var)
+        loss = (reconstruction + self.beta * kl).mean()
+        terms = torch.stack([loss, reconstruction.mean(), kl.mean()]).detach()
+        return loss, terms
+
+    def _validation_loss(self, module, xv):
+        expected, kl = self._fixed_noise_terms(module, xv)
+        return -(elbo(expected, kl, self.beta) - self._log_scale).mean()
+
+    def _record_history(self, history, first_call):
+        terms = np.asarray(history.terms_curve).reshape(-1, 3)
+        previous_rec = [] if first_call else self.reconstruction_curve_
+        previous_kl = [] if first_call else self.kl_curve_
+        self.reconstruction_curve_ = previous_rec + terms[:, 1].tolist()
+        self.kl_curve_ = previous_kl + terms[:, 2].tolist()
+
+    def _encode(self, module, xs):
+        return module.encode(xs)[0]
+
+    def _decode(self, module, z):
+        out = module.decoder(z)
+        return torch.sigmoid(out) if self.likelihood == "bernoulli" else out
+
+    def _fixed_noise_terms(self, module, xs):
+        """``E_q[log p(x|z)]`` over the shared draws, and the analytic KL, per row."""
+        mu, log_var = module.encode(xs)
+        std = torch.exp(0.5 * log_var)
+        noise = to_tensor(self._score_noise, xs.device, xs.dtype)
+        total = torch.zeros(xs.shape[0], device=xs.device, dtype=xs.dtype)
+        for eps in _chunks(noise, xs.shape[0] * xs.shape[1]):
+            z = mu + std * eps[:, None, :]
+            total = total + self._log_likelihood(module, xs, module.decoder(z)).sum(0)
+        return total / noise.shape[0], kl_to_standard_normal(mu, log_var)
+
+    def _score_standardized(self, module, xs, scale):
+        expected, kl = self._fixed_noise_terms(module, xs)
+        return elbo(expected, kl) - self._log_scale
+
+    # ------------------------------------------------------------------
+    # Public methods beyond the shared contract.
+
+    def score_samples(self, X):
+        """Per-sample evidence lower bound (ELBO), in nats, for X in its original units.
+
+        ``E_q[log p(x | z)] - KL(q(z | x) || p(z))`` with the true KL weight 1
+        (whatever ``beta`` trained the model) and the log-Jacobian of the
+        internal standardization included, so it is comparable with
+        :meth:`sklearn.decomposition.PCA.score_samples` on the same X.
+
+        The KL term is exact. The expectation uses one fixed set of latent
+        draws, made at fit and shared by every row: ``2 * max(32,
+        n_components)`` antithetic standard-normal vectors rescaled to have
+        exactly zero mean and identity covariance. A row's score therefore does
+        not depend on the batch it is scored in or on the row order, and the
+        expectation is exact whenever ``log p(x | z)`` is quadratic in ``z``
+        (the linear Gaussian model).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+
+        Returns
+        -------
+        elbo : ndarray of shape (n_samples,)
+            Per-sample ELBO, a lower bound on ``log p(x)``.
+        """
+        return super().score_samples(X)
+
+    @validate_params(
+        {
+            "X": ["array-like"],
+            "n_samples": [Interval(Integral, 1, None, closed="left")],
+            "random_state": ["random_state"],
+        },
+        prefer_skip_nested_validation=True,
+    )
+    def log_likelihood(self, X, n_samples=100, random_state=None):
+        """Importance-weighted (IWAE) estimate of ``log p(x)`` per sample, in nats.
+
+        ``log (1/K) sum_k p(x, z_k) / q(z_k | x)`` with ``K = n_samples``
+        draws ``z_k ~ q(z | x)``. Its expectation is at least the ELBO and
+        increases towards ``log p(x)`` as ``n_samples`` grows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples_X, n_features)
+            Data to evaluate, in original units.
+        n_samples : int, default=100
+            Importance samples per row.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the importance samples.
+
+        Returns
+        -------
+        log_likelihood : ndarray of shape (n_samples_X,)
+            Estimated log-density of each row.
+        """
+        X = self._validate_X(X)
+        generator, _ = make_generator(random_state, self.device_)
+
+        def iwae(module, xs, scale):
+            mu, log_var = module.encode(xs)
+            std = torch.exp(0.5 * log_var)
+            log_w = []
+            for start in range(0, n_samples, _draws_per_pass(xs)):
+                k = min(_draws_per_pass(xs), n_samples - start)
+                eps = torch.randn(
+                    (k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype
+                )
+                z = mu + std * eps
+                log_w.append(
+                    self._log_likelihood(module, xs, module.decoder(z))
+                    + standard_normal_log_density(z)
+                    - normal_log_density(z, mu, log_var)
+                )
+            zeros = torch.zeros((), device=xs.device, dtype=xs.dtype)
+            return importance_weighted_bound(torch.cat(log_w), zeros, zeros) - self._log_scale
+
+        return self._apply(X, iwae)
+
+    @validate_params(
+        {
+            "n_samples": [Interval(Integral, 1, None, closed="left")],
+            "random_state": ["random_state"],
+        },
+        prefer_skip_nested_validation=True,
+    )
+    def sample(self, n_samples=1, random_state=None):
+        """Draw new data from the model: ``z ~ N(0, I)``, then ``x ~ p(x | z)``.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_features)
+            Samples in the original units of the training data (float64).
+        """
+        check_is_fitted(self)
+        generator, _ = make_generator(random_state, self.device_)
+        module, mean, scale = self._inference_state(np.float64)
+        with torch.inference_mode():
+            z = torch.randn(
+                (n_samples, self.n_components_),
+                generator=generator,
+                device=mean.device,
+                dtype=mean.dtype,
+            )
+            out = module.decoder(z)
+            if self.likelihood == "gaussian":
+                noise = torch.randn(
+                    out.shape, generator=generator, device=out.device, dtype=out.dtype
+                )
+                xs = out + torch.sqrt(module.noise_var()) * noise
+            else:
+                xs = torch.bernoulli(torch.sigmoid(out), generator=generator)
+            return to_numpy(xs * scale + mean)
+
+    @property
+    def noise_variance_(self):
+        if self.likelihood != "gaussian":
+            raise AttributeError("noise_variance_ exists only for likelihood='gaussian'.")
+        check_is_fitted(self)
+        return to_numpy(self.module_.noise_var()).astype(np.float64) * self.scale_**2
+
+
+def _moment_matched_normal(n_draws, dim, generator):
+    """``n_draws`` antithetic N(0, I) draws rescaled to exactly zero mean and identity covariance."""
+    half = torch.randn(
+        (n_draws // 2, dim), generator=generator, device=generator.device, dtype=torch.float32
+    )
+    draws = to_numpy(half).astype(np.float64)
+    draws = np.concatenate([draws, -draws])
+    cov = draws.T @ draws / draws.shape[0]
+    return draws @ np.linalg.inv(np.linalg.cholesky(cov)).T
+
+
+def _draws_per_pass(xs):
+    return max(1, _MAX_ELEMENTS // max(1, xs.shape[0] * xs.shape[1]))
+
+
+def _chunks(noise, elements_per_draw):
+    step = max(1, _MAX_ELEMENTS // max(1, elements_per_draw))
+    return (noise[i : i + step] for i in range(0, noise.shape[0], step))
