@@ -25,7 +25,14 @@ from sklearn.utils import check_array, gen_batches
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._device import available_device, cpu_copy, make_generator, resolve_device, to_numpy, to_tensor
+from ._device import (
+    available_device,
+    cpu_copy,
+    make_generator,
+    resolve_device,
+    to_numpy,
+    to_tensor,
+)
 from ._modules import ACTIVATIONS
 from ._training import make_optimizer, train
 

@@ -19,7 +19,8 @@ def squared_error(x, x_hat, weight):
 
 
 def binary_cross_entropy(x, logits):
-    """Sum over features of the cross-entropy of targets ``x`` in [0, 1] under ``sigmoid(logits)``."""
+    """Summed cross-entropy of targets ``x`` in [0, 1] under ``sigmoid(logits)``."""
+    logits, x = torch.broadcast_tensors(logits, x)
     return F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
 
 

@@ -470,7 +470,7 @@ class VAETransformer(_BaseAutoencoder):
 
 
 def _moment_matched_normal(n_draws, dim, generator):
-    """``n_draws`` antithetic N(0, I) draws rescaled to exactly zero mean and identity covariance."""
+    """``n_draws`` antithetic N(0, I) draws, rescaled to exactly zero mean and unit covariance."""
     half = torch.randn(
         (n_draws // 2, dim), generator=generator, device=generator.device, dtype=torch.float32
     )

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
@@ -20,7 +19,13 @@ from sklearn_ae import AutoencoderTransformer, VAETransformer
 
 ESTIMATORS = [AutoencoderTransformer, VAETransformer]
 # Small, fast settings shared by the contract tests; quality is tested elsewhere.
-FAST = dict(hidden_layer_sizes=(32,), max_iter=10, tol=0.0, random_state=0, device="cpu")
+FAST = {
+    "hidden_layer_sizes": (32,),
+    "max_iter": 10,
+    "tol": 0.0,
+    "random_state": 0,
+    "device": "cpu",
+}
 
 
 def fast(cls, **params):

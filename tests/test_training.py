@@ -1,0 +1,88 @@
+"""The training loop on its own: stopping, best-weight restoration, no per-batch sync."""
+
+import sys
+
+import numpy as np
+import torch
+from numpy.testing import assert_array_equal
+
+from sklearn_ae._modules import mlp
+from sklearn_ae._training import make_optimizer, train
+
+
+def _setup(seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    module = mlp([4, 8, 4], "relu", generator)
+    X = torch.randn(64, 4, generator=torch.Generator().manual_seed(1))
+    optimizer = make_optimizer("adam", module, 1e-2, 0.0)
+
+    def batch_loss(xb):
+        loss = ((module(xb) - xb) ** 2).mean()
+        return loss, loss.detach().reshape(1)
+
+    return module, optimizer, batch_loss, X, generator
+
+
+def _run(max_iter, validation_losses=None, n_iter_no_change=2):
+    module, optimizer, batch_loss, X, generator = _setup()
+    scripted = iter(validation_losses or [])
+    history = train(
+        module,
+        optimizer,
+        batch_loss,
+        X,
+        max_iter=max_iter,
+        batch_size=16,
+        shuffle=True,
+        generator=generator,
+        tol=0.0,
+        n_iter_no_change=n_iter_no_change,
+        stop_early=True,
+        validation_loss=(lambda xv: torch.tensor(next(scripted))) if validation_losses else None,
+        X_val=X[:8] if validation_losses else None,
+    )
+    return module, history
+
+
+def test_early_stopping_restores_the_best_validation_epoch():
+    # Validation loss is best after epoch 2, then never improves.
+    module, history = _run(10, [3.0, 1.0, 2.0, 2.0, 2.0, 2.0, 2.0])
+    assert history.stop_reason == "converged"
+    assert history.n_iter == 5
+    assert history.validation_scores == [-3.0, -1.0, -2.0, -2.0, -2.0]
+    reference, _ = _run(2)
+    for a, b in zip(module.parameters(), reference.parameters()):
+        assert_array_equal(a.detach().numpy(), b.detach().numpy())
+
+
+def test_training_reduces_the_loss_and_counts_epochs():
+    _, history = _run(30, n_iter_no_change=100)
+    assert history.stop_reason == "max_iter"
+    assert history.n_iter == len(history.loss_curve) == 30
+    assert history.loss_curve[-1] < 0.5 * history.loss_curve[0]
+    assert all(np.isfinite(history.loss_curve))
+
+
+def test_no_host_sync_per_batch(monkeypatch):
+    # .item() or .cpu() inside the batch loop would stall a GPU every step.
+    calls = {"cpu": 0}
+    original = torch.Tensor.cpu
+
+    def counting_cpu(self, *args, **kwargs):
+        calls["cpu"] += 1
+        return original(self, *args, **kwargs)
+
+    original_item = torch.Tensor.item
+
+    def checked_item(self):
+        # torch's own Adam reads its CPU-resident step counter with .item(); that
+        # is no device sync. Our code must not call it.
+        caller = sys._getframe(1).f_code.co_filename
+        assert "sklearn_ae" not in caller, caller
+        return original_item(self)
+
+    monkeypatch.setattr(torch.Tensor, "cpu", counting_cpu)
+    monkeypatch.setattr(torch.Tensor, "item", checked_item)
+    _, history = _run(3, n_iter_no_change=100)
+    assert history.n_iter == 3
+    assert calls["cpu"] == 3  # one per epoch, 4 batches each
