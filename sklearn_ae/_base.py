@@ -21,7 +21,7 @@ from sklearn.base import (
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_array, gen_batches
+from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -38,6 +38,7 @@ from ._training import make_optimizer, train
 
 # Rows per forward pass in transform and scoring: bounds memory on large X.
 _INFERENCE_BATCH = 8192
+_FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
 
 class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -348,32 +349,56 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         not depend on how rows are batched (scikit-learn's invariance checks
         compare at 1e-7 relative, finer than float32 arithmetic).
         """
-        key = np.dtype(dtype).name
-        state = self._inference_cache.get(key)
+        state = self._inference_cache.get(dtype)
         if state is None:
-            torch_dtype = torch.float64 if key == "float64" else torch.float32
+            torch_dtype = torch.float64 if dtype == np.float64 else torch.float32
+            # MPS has no float64: such inference runs on the CPU.
+            device = self.device_
+            if torch_dtype == torch.float64 and device.type == "mps":
+                device = torch.device("cpu")
             module = self.module_
             if torch_dtype != torch.float32:
-                module = copy.deepcopy(module).to(torch_dtype)
+                module = copy.deepcopy(module).to(device=device, dtype=torch_dtype)
             module.eval()
-            mean = to_tensor(self.mean_, self.device_, torch_dtype)
-            scale = to_tensor(self.scale_, self.device_, torch_dtype)
-            state = self._inference_cache[key] = (module, mean, scale)
+            mean = to_tensor(self.mean_, device, torch_dtype)
+            scale = to_tensor(self.scale_, device, torch_dtype)
+            state = self._inference_cache[dtype] = (module, mean, scale)
         return state
+
+    def _batched(self, A, fn):
+        """Run ``fn(module, batch, mean, scale)`` over row batches of A, in A's dtype; stack."""
+        module, mean, scale = self._inference_state(A.dtype)
+        outputs = []
+        # A plain range, not sklearn's gen_batches: its parameter validation
+        # alone costs more than encoding a single row.
+        with torch.inference_mode():
+            for start in range(0, A.shape[0], _INFERENCE_BATCH):
+                batch = to_tensor(A[start : start + _INFERENCE_BATCH], mean.device, mean.dtype)
+                outputs.append(to_numpy(fn(module, batch, mean, scale)))
+        return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
 
     def _apply(self, X, fn):
         """Run ``fn(module, xs, scale)`` on standardized batches of X; stack the results."""
-        module, mean, scale = self._inference_state(X.dtype)
-        torch_dtype = mean.dtype
-        outputs = []
-        with torch.inference_mode():
-            for rows in gen_batches(X.shape[0], _INFERENCE_BATCH):
-                xs = (to_tensor(X[rows], self.device_, torch_dtype) - mean) / scale
-                outputs.append(to_numpy(fn(module, xs, scale)))
-        return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
+        return self._batched(
+            X, lambda module, x, mean, scale: fn(module, (x - mean) / scale, scale)
+        )
 
     def _validate_X(self, X):
         check_is_fitted(self)
+        # Fast path for a finite float ndarray of the fitted width (no feature
+        # names to compare): the same checks validate_data makes, without its
+        # generic dispatch, which costs more than encoding one row. Anything
+        # else, including every error case, goes through validate_data.
+        if (
+            type(X) is np.ndarray
+            and X.ndim == 2
+            and X.dtype in _FLOAT_DTYPES
+            and X.shape[0] > 0
+            and X.shape[1] == self.n_features_in_
+            and not hasattr(self, "feature_names_in_")
+            and np.isfinite(X).all()
+        ):
+            return X
         return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
 
     def transform(self, X):
@@ -407,13 +432,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """
         check_is_fitted(self)
         Z = self._check_latent(X)
-        module, mean, scale = self._inference_state(Z.dtype)
-        outputs = []
-        with torch.inference_mode():
-            for rows in gen_batches(Z.shape[0], _INFERENCE_BATCH):
-                z = to_tensor(Z[rows], self.device_, mean.dtype)
-                outputs.append(to_numpy(self._decode(module, z) * scale + mean))
-        return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
+        return self._batched(
+            Z, lambda module, z, mean, scale: self._decode(module, z) * scale + mean
+        )
 
     def _check_latent(self, Z):
         Z = check_array(Z, dtype=[np.float64, np.float32], input_name="Z")
@@ -458,6 +479,10 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     # ------------------------------------------------------------------
     # scikit-learn plumbing.
+
+    def __sklearn_is_fitted__(self):
+        # check_is_fitted's default scans every attribute; this is the one that matters.
+        return hasattr(self, "module_")
 
     @property
     def _n_features_out(self):

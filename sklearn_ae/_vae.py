@@ -397,7 +397,8 @@ class VAETransformer(_BaseAutoencoder):
             Estimated log-density of each row.
         """
         X = self._validate_X(X)
-        generator, _ = make_generator(random_state, self.device_)
+        device = self._inference_state(X.dtype)[1].device
+        generator, _ = make_generator(random_state, device)
 
         def iwae(module, xs, scale):
             mu, log_var = module.encode(xs)
@@ -442,8 +443,8 @@ class VAETransformer(_BaseAutoencoder):
             Samples in the original units of the training data (float64).
         """
         check_is_fitted(self)
-        generator, _ = make_generator(random_state, self.device_)
-        module, mean, scale = self._inference_state(np.float64)
+        module, mean, scale = self._inference_state(np.dtype(np.float64))
+        generator, _ = make_generator(random_state, mean.device)
         with torch.inference_mode():
             z = torch.randn(
                 (n_samples, self.n_components_),
