@@ -233,14 +233,14 @@ class AutoencoderTransformer(_BaseAutoencoder):
             n_features, self.n_components, self._hidden_layer_sizes, self.activation, generator
         )
 
-    def _prepare_fit(self, X, module, generator):
-        n_features = X.shape[1]
+    def _prepare_fit(self, variance, generator):
+        n_features = self.scale_.shape[0]
         if self.loss == "squared_error":
             # Weighting by scale_**2 turns standardized errors back into
             # original units; dividing by the total variance makes the loss
             # scale-free (the fraction of variance left unexplained), so one
             # `tol` suits any data.
-            total_var = float(np.var(X, axis=0, dtype=np.float64).sum())
+            total_var = float(variance.sum())
             norm = total_var if total_var > 0 else float(n_features)
             weight = self.scale_**2 / norm
         else:

@@ -20,7 +20,6 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -135,8 +134,12 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """Loss on the validation split; deterministic models can reuse the batch loss."""
         return self._batch_loss(module, xv)[1][0]
 
-    def _prepare_fit(self, X, module, generator):
-        """Set model-specific fitted state before training (e.g. loss weights)."""
+    def _prepare_fit(self, variance, generator):
+        """Set model-specific fitted state at the first fit.
+
+        ``variance`` holds the per-feature variances of X (None when X is not
+        standardized); ``generator`` is the private random stream.
+        """
 
     def _record_history(self, history, first_call):
         """Store model-specific curves from a :class:`~sklearn_ae._training.History`."""
@@ -221,9 +224,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             self._generator, rng = make_generator(self.random_state, self.device_)
             self.n_components_ = self.n_components
             self._hidden_layer_sizes = hidden
-            self.mean_, self.scale_ = self._standardization(X)
+            self.mean_, self.scale_, variance = self._standardization(X)
             self.module_ = self._build_module(n_features, self._generator)
-            self._prepare_fit(X, self.module_, self._generator)
+            self._prepare_fit(variance, self._generator)
             self._optimizer = None
             self.loss_curve_ = []
             self.validation_scores_ = [] if self.early_stopping and not incremental else None
@@ -238,12 +241,14 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         self._inference_cache = {}
 
         batch_size = min(256 if self.batch_size == "auto" else self.batch_size, n_samples)
-        Xs = (X - self.mean_) / self.scale_
+        # One float32 copy on the device, standardized in place: no float64
+        # temporaries of the size of X.
+        X_train = torch.tensor(X, dtype=torch.float32, device=self.device_)
+        X_train.sub_(to_tensor(self.mean_, self.device_))
+        X_train.div_(to_tensor(self.scale_, self.device_))
         X_val = None
         if self.early_stopping and not incremental:
-            Xs, X_val = self._validation_split(Xs, rng)
-        X_train = to_tensor(Xs, self.device_)
-        X_val = None if X_val is None else to_tensor(X_val, self.device_)
+            X_train, X_val = self._validation_split(X_train, rng)
 
         history = train(
             self.module_,
@@ -318,26 +323,29 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return tuple(int(s) for s in sizes)
 
     def _standardization(self, X):
+        """Return ``mean_``, ``scale_`` and the per-feature variances (None if unscaled)."""
         n_features = X.shape[1]
         if self._unit_interval_reason:
-            return np.zeros(n_features), np.ones(n_features)
-        X64 = np.asarray(X, dtype=np.float64)
-        mean = X64.mean(axis=0)
-        scale = X64.std(axis=0)
+            return np.zeros(n_features), np.ones(n_features), None
+        mean = X.mean(axis=0, dtype=np.float64)
+        variance = X.var(axis=0, dtype=np.float64)
+        scale = np.sqrt(variance)
         # Constant features (up to rounding) keep their units: scale 1.
         constant = scale <= 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))
         scale[constant] = 1.0
-        return mean, scale
+        return mean, scale, variance
 
-    def _validation_split(self, Xs, rng):
-        n_val = int(np.ceil(self.validation_fraction * Xs.shape[0]))
-        if n_val < 1 or Xs.shape[0] - n_val < 1:
+    def _validation_split(self, X, rng):
+        n_samples = X.shape[0]
+        n_val = int(np.ceil(self.validation_fraction * n_samples))
+        if n_samples - n_val < 1:
             raise ValueError(
                 f"early_stopping needs at least one training and one validation sample; "
-                f"n_samples={Xs.shape[0]} with validation_fraction={self.validation_fraction} "
+                f"n_samples={n_samples} with validation_fraction={self.validation_fraction} "
                 "leaves none. Set early_stopping=False or pass more data."
             )
-        return train_test_split(Xs, test_size=n_val, random_state=rng)
+        order = torch.from_numpy(rng.permutation(n_samples)).to(X.device)
+        return X[order[n_val:]], X[order[:n_val]]
 
     # ------------------------------------------------------------------
     # Inference.

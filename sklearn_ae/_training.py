@@ -80,13 +80,14 @@ def run_epoch(optimizer, batch_loss, X, batch_size, shuffle, generator):
     """One pass over ``X`` in mini-batches; returns the sample-weighted mean terms (on device)."""
     n_samples = X.shape[0]
     order = torch.randperm(n_samples, generator=generator, device=X.device) if shuffle else None
-    total = None
+    terms = []
     for start in range(0, n_samples, batch_size):
-        stop = min(start + batch_size, n_samples)
-        xb = X[order[start:stop]] if shuffle else X[start:stop]
-        terms = train_step(optimizer, batch_loss, xb) * (stop - start)
-        total = terms if total is None else total + terms
-    return total / n_samples
+        xb = X[order[start : start + batch_size]] if shuffle else X[start : start + batch_size]
+        terms.append(train_step(optimizer, batch_loss, xb))
+    # Weighted by batch size only once per epoch, off the per-step path.
+    sizes = torch.full((len(terms), 1), batch_size, dtype=terms[0].dtype, device=X.device)
+    sizes[-1] = n_samples - (len(terms) - 1) * batch_size
+    return (torch.stack(terms) * sizes).sum(0) / n_samples
 
 
 def _snapshot(module):

@@ -280,7 +280,7 @@ class VAETransformer(_BaseAutoencoder):
             noise_floor=_NOISE_FLOOR,
         )
 
-    def _prepare_fit(self, X, module, generator):
+    def _prepare_fit(self, variance, generator):
         # log|det| of the standardization: densities of standardized data
         # minus this are densities in the original units of X.
         self._log_scale = float(np.log(self.scale_).sum())
