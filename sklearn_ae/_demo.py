@@ -80,6 +80,15 @@ def build_parser():
         help="torch device for the neural models: auto, cpu, cuda, cuda:N or mps (default: auto)",
     )
     parser.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help=(
+            "torch CPU threads (default: torch's choice). On a busy machine fewer threads "
+            "than cores can be much faster, and the fit times steadier."
+        ),
+    )
+    parser.add_argument(
         "--seed",
         type=int,
         default=0,
@@ -277,13 +286,17 @@ def density_table(data, n_components, vae_cls, common):
     """Held-out log-likelihoods (nats per sample) of PCA, FactorAnalysis and the VAE."""
     X_train, X_test = data["density"]
     seed = common["random_state"]
-    rows = []
+    rows, problems = [], []
     for name, model, quantity in [
         ("PCA", PCA(n_components, random_state=seed), "log p(x), probabilistic PCA"),
         ("FactorAnalysis", FactorAnalysis(n_components, random_state=seed), "log p(x)"),
     ]:
+        name = f"{name}({n_components})"
         seconds = _fit_timed(model, X_train)
-        rows.append([f"{name}({n_components})", quantity, model.score(X_test), seconds, "-"])
+        value, problem = _linear_model_score(model, X_test)
+        if problem is not None:
+            problems.append(f"{name}: no score, {problem}")
+        rows.append([name, quantity, value, seconds, "-"])
     if vae_cls is not None:
         name = f"VAETransformer({n_components})"
         vae = vae_cls(n_components, **common)
@@ -299,11 +312,37 @@ def density_table(data, n_components, vae_cls, common):
             [name, "KL(posterior, prior), last train epoch", vae.kl_curve_[-1], None, epochs]
         )
     rows = [
-        [model, quantity, f"{value:.2f}", "" if seconds is None else f"{seconds:.2f}", epochs]
+        [
+            model,
+            quantity,
+            "n/a" if value is None else f"{value:.2f}",
+            "" if seconds is None else f"{seconds:.2f}",
+            epochs,
+        ]
         for model, quantity, value, seconds, epochs in rows
     ]
     headers = ["model", "quantity", "nats / sample", "time (s)", "epochs"]
-    return format_table(headers, rows, "llrrr")
+    return format_table(headers, rows, "llrrr"), problems
+
+
+def _linear_model_score(model, X):
+    """``model.score(X)``, or None and why when the fitted Gaussian is degenerate.
+
+    A user's data can make the covariance singular (a constant column with
+    ``n_components == n_features``); that is a fact about the data to report,
+    not a reason to stop the demo.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            value = model.score(X)
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            return None, f"{type(exc).__name__}: {exc}".splitlines()[0]
+    if caught:
+        return None, f"{caught[0].category.__name__}: {caught[0].message}".splitlines()[0]
+    if not np.isfinite(value):
+        return None, f"the log-likelihood is {value}"
+    return value, None
 
 
 # ----------------------------------------------------------------------
@@ -366,6 +405,8 @@ def main(argv=None):
     max_iter = args.max_iter or (QUICK_MAX_ITER if args.quick else DEFAULT_MAX_ITER)
     if args.max_iter is not None and args.max_iter < 1:
         parser.error(f"--max-iter must be at least 1, got {args.max_iter}")
+    if not 0 <= args.seed < 2**32:
+        parser.error(f"--seed must be between 0 and 2**32 - 1, got {args.seed}")
     explicit = args.n_components is not None
     n_components_list = list(
         args.n_components or (QUICK_N_COMPONENTS if args.quick else DEFAULT_N_COMPONENTS)
@@ -373,6 +414,10 @@ def main(argv=None):
     if any(d < 1 for d in n_components_list):
         parser.error(f"--n-components must be positive, got {n_components_list}")
     n_components_list = list(dict.fromkeys(n_components_list))
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     try:
         device = resolve_device(args.device)
     except ValueError as exc:
@@ -385,16 +430,19 @@ def main(argv=None):
     except ValueError as exc:
         parser.error(f"--data {exc}")
 
-    n_features = data["train"][0].shape[1]
-    too_big = [d for d in n_components_list if d > n_features]
+    n_train, n_features = data["train"][0].shape
+    # PCA needs n_components <= min(n_samples, n_features) of the training split.
+    limit = min(n_train, n_features)
+    shape = f"{n_features} features and {n_train} training rows"
+    too_big = [d for d in n_components_list if d > limit]
     if too_big and explicit:
-        parser.error(f"--n-components {too_big} exceed the {n_features} features of the data")
+        parser.error(f"--n-components {too_big} exceed what the data allow ({shape})")
     notes = []
     if too_big:
-        notes.append(f"n_components {too_big} skipped: the data have {n_features} features")
-        n_components_list = [d for d in n_components_list if d <= n_features]
+        notes.append(f"n_components {too_big} skipped: the data have {shape}")
+        n_components_list = [d for d in n_components_list if d <= limit]
         if not n_components_list:
-            parser.error(f"the data have {n_features} feature(s); pass --n-components")
+            parser.error(f"the data have {shape}; pass a smaller --n-components")
 
     vae_cls, vae_error = (None, None) if args.no_vae else _load_vae()
     common = {"max_iter": max_iter, "random_state": args.seed, "device": args.device}
@@ -426,12 +474,16 @@ def main(argv=None):
         "was met (ConvergenceWarning suppressed)."
     )
 
-    d_density = min(DENSITY_N_COMPONENTS, n_features)
+    d_density = min(DENSITY_N_COMPONENTS, limit)
     print(
         f"\nHeld-out log-likelihood, d={d_density}, on {data['density_description']} "
         "(nats per sample; higher is better)\n"
     )
-    print(density_table(data, d_density, vae_cls, common))
+    table, problems = density_table(data, d_density, vae_cls, common)
+    print(table)
+    if problems:
+        print()
+        print("\n".join(problems))
     print(
         "\nELBO = E_q[log p(x|z)] - KL <= log p(x); the IWAE bound tightens it. PCA and "
         "FactorAnalysis give exact log-likelihoods of linear-Gaussian models."

@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 import sklearn_ae
 from sklearn_ae.__main__ import main
@@ -42,7 +43,7 @@ def _run(capsys, *args):
 
 def test_digits_tables(capsys):
     out = _run(capsys, "--n-components", "2", "4")
-    assert "torch " + __import__("torch").__version__ in out
+    assert f"torch {torch.__version__}" in out
     rows = _table_rows(out, "d")
     methods = [row[1] for row in rows]
     assert methods[:2] == ["PCA", "AutoencoderTransformer"]
@@ -90,6 +91,16 @@ def test_no_vae(capsys):
     assert [row[1] for row in _table_rows(out, "d")] == ["PCA", "AutoencoderTransformer"]
 
 
+def test_threads(capsys):
+    before = torch.get_num_threads()
+    try:
+        out = _run(capsys, "--n-components", "2", "--no-vae", "--threads", "1")
+        assert "| 1 torch threads |" in out
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_quick_defaults(capsys):
     out = _run(capsys, "--quick", "--no-vae")
     assert [row[0] for row in _table_rows(out, "d") if row[1] == "PCA"] == ["2", "8"]
@@ -127,9 +138,33 @@ def test_data_csv(capsys, tmp_path, header):
     # No row is lost to the header detection, none read from the header.
     assert "(40 x 5," in out
     # Defaults above n_features are dropped with a note; the density table uses d=5.
-    assert "n_components [8, 16] skipped" in out
+    assert "n_components [8, 16] skipped: the data have 5 features" in out
     assert [row[0] for row in _table_rows(out, "d")] == ["2", "2"]
     assert "d=5" in out
+
+
+def test_few_rows(capsys, tmp_path):
+    # 12 rows leave 8 for training: d=16 cannot be fitted by PCA.
+    path = tmp_path / "small.npy"
+    np.save(path, _user_data(n_samples=12, n_features=20))
+    out = _run(capsys, "--data", str(path), "--no-vae")
+    assert "n_components [16] skipped: the data have 20 features and 8 training rows" in out
+    assert [row[0] for row in _table_rows(out, "d") if row[1] == "PCA"] == ["2", "8"]
+    assert "d=8" in out
+
+
+def test_degenerate_user_data(capsys, tmp_path):
+    # A constant column and n_components == n_features: PCA's covariance is
+    # singular. The demo reports it instead of stopping.
+    X = _user_data(n_features=5)
+    X[:, 2] = 1.0
+    path = tmp_path / "constant.npy"
+    np.save(path, X)
+    out = _run(capsys, "--data", str(path), "--n-components", "2", "--no-vae")
+    density = {row[0]: row[2] for row in _table_rows(out, "model")}
+    assert density["PCA(5)"] == "n/a"
+    assert np.isfinite(float(density["FactorAnalysis(5)"]))
+    assert "PCA(5): no score" in out
 
 
 def _error(capsys, *args):
@@ -170,11 +205,21 @@ def test_too_many_components(capsys, tmp_path):
     path = tmp_path / "user.npy"
     np.save(path, _user_data(n_features=4))
     err = _error(capsys, "--data", str(path), "--n-components", "2", "5")
-    assert "exceed the 4 features" in err
+    assert "exceed what the data allow (4 features" in err
 
 
-def test_bad_device(capsys):
-    assert "--device" in _error(capsys, "--device", "tpu")
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--device", "tpu"], "--device"),
+        (["--seed", "-1"], "--seed"),
+        (["--max-iter", "0"], "--max-iter"),
+        (["--n-components", "0"], "--n-components"),
+        (["--threads", "0"], "--threads"),
+    ],
+)
+def test_bad_options(capsys, args, message):
+    assert message in _error(capsys, *args)
 
 
 def test_help(capsys):
@@ -198,24 +243,15 @@ def test_format_table():
 
 
 @pytest.mark.skipif(not HAS_MATPLOTLIB, reason="matplotlib is not installed")
-def test_plot_written(capsys, tmp_path):
+@pytest.mark.parametrize("user_data", [False, True])
+def test_plot_written(capsys, tmp_path, user_data):
     path = tmp_path / "x.png"
-    assert (
-        main(
-            [
-                "--max-iter",
-                "2",
-                "--device",
-                "cpu",
-                "--n-components",
-                "2",
-                "--no-vae",
-                "--plot",
-                str(path),
-            ]
-        )
-        == 0
-    )
+    args = ["--max-iter", "2", "--device", "cpu", "--n-components", "2", "--plot", str(path)]
+    if user_data:
+        # No labels: the points are drawn in one colour, without a colorbar.
+        np.save(tmp_path / "user.npy", _user_data())
+        args += ["--data", str(tmp_path / "user.npy")]
+    assert main(args) == 0
     assert f"written to {path}" in capsys.readouterr().out
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert path.stat().st_size > 1000
