@@ -266,7 +266,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
     def _score_standardized(self, module, xs, scale):
         out = module(xs)
         if self.loss == "squared_error":
-            return -squared_error(xs * scale, out * scale, 1.0)
+            return -squared_error(xs, out, scale**2)
         return -binary_cross_entropy(xs, out)
 
     def score_samples(self, X):

@@ -14,8 +14,12 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 
 def squared_error(x, x_hat, weight):
-    """Weighted sum of squared errors, ``sum_j weight_j (x_j - x_hat_j)^2``."""
-    return ((x - x_hat) ** 2 * weight).sum(-1)
+    """Weighted sum of squared errors, ``sum_j weight_j (x_j - x_hat_j)^2``.
+
+    ``weight`` is a vector of length ``n_features``; the matrix-vector product
+    is a few percent faster per training step than multiply-then-sum.
+    """
+    return (x - x_hat).square() @ weight
 
 
 def binary_cross_entropy(x, logits):

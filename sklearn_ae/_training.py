@@ -60,11 +60,18 @@ def make_optimizer(name, module, learning_rate, alpha):
         {"params": decay, "weight_decay": alpha},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    if name == "adam":
-        return torch.optim.Adam(groups, lr=learning_rate)
-    if name == "adamw":
-        return torch.optim.AdamW(groups, lr=learning_rate)
-    return torch.optim.SGD(groups, lr=learning_rate, momentum=0.9, nesterov=True)
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=learning_rate, momentum=0.9, nesterov=True)
+    cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
+    device = next(module.parameters()).device
+    if device.type in ("cpu", "cuda"):
+        # The fused kernel updates all parameters in one pass: 1.2-1.25x the
+        # samples/s of the default on our benchmarks (benchmarks/bench_fit.py).
+        try:
+            return cls(groups, lr=learning_rate, fused=True)
+        except (RuntimeError, TypeError, ValueError):  # torch without fused support here
+            pass
+    return cls(groups, lr=learning_rate)
 
 
 def train_step(optimizer, batch_loss, xb):

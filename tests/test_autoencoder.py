@@ -125,4 +125,7 @@ def test_constant_features_get_unit_scale():
         ae = AutoencoderTransformer(2, max_iter=3, random_state=0, device="cpu").fit(X)
     assert ae.scale_[2] == 1.0
     assert ae.mean_[2] == 7.0
+    varying = [0, 1, 3]
+    assert_allclose(ae.scale_[varying], X[:, varying].std(axis=0), rtol=1e-12)
+    assert_allclose(ae.mean_, X.mean(axis=0), rtol=1e-12)
     assert np.all(np.isfinite(ae.transform(X)))
