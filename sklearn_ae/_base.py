@@ -580,7 +580,9 @@ def _standardized_tensor(X, mean, scale, device):
     than converting first and standardizing in torch.
     """
     out = np.empty(X.shape, dtype=np.float32)
-    np.subtract(X, mean, out=out, casting="same_kind")
+    # float64 X is centred in float64 (large offsets would lose precision in
+    # float32); float32 X is centred in float32, a third faster.
+    np.subtract(X, mean.astype(X.dtype, copy=False), out=out, casting="same_kind")
     np.divide(out, scale.astype(np.float32), out=out)
     return torch.from_numpy(out).to(device)
 
