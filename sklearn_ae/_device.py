@@ -110,9 +110,12 @@ def make_generator(random_state, device):
     return generator, rng
 
 
+_NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+
+
 def to_tensor(X, device, dtype=torch.float32):
     """Copy a numpy array to a contiguous tensor of ``dtype`` on ``device``."""
-    X = np.ascontiguousarray(X, dtype=torch.empty((), dtype=dtype).numpy().dtype)
+    X = np.ascontiguousarray(X, dtype=_NUMPY_DTYPES[dtype])
     if not X.flags.writeable:
         # torch.from_numpy warns on read-only buffers (e.g. joblib memmaps).
         X = X.copy()

@@ -327,8 +327,9 @@ class VAETransformer(_BaseAutoencoder):
         std = torch.exp(0.5 * log_var)
         noise = to_tensor(self._score_noise, xs.device, xs.dtype)
         total = torch.zeros(xs.shape[0], device=xs.device, dtype=xs.dtype)
-        for eps in _chunks(noise, xs.shape[0] * xs.shape[1]):
-            z = mu + std * eps[:, None, :]
+        step = _draws_per_pass(xs)
+        for start in range(0, noise.shape[0], step):
+            z = mu + std * noise[start : start + step, None, :]
             total = total + self._log_likelihood(module, xs, module.decoder(z)).sum(0)
         return total / noise.shape[0], kl_to_standard_normal(mu, log_var)
 
@@ -403,20 +404,21 @@ class VAETransformer(_BaseAutoencoder):
         def iwae(module, xs, scale):
             mu, log_var = module.encode(xs)
             std = torch.exp(0.5 * log_var)
-            log_w = []
-            for start in range(0, n_samples, _draws_per_pass(xs)):
-                k = min(_draws_per_pass(xs), n_samples - start)
+            step = _draws_per_pass(xs)
+            log_px_z, log_pz, log_qz = [], [], []
+            for start in range(0, n_samples, step):
+                k = min(step, n_samples - start)
                 eps = torch.randn(
                     (k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype
                 )
                 z = mu + std * eps
-                log_w.append(
-                    self._log_likelihood(module, xs, module.decoder(z))
-                    + standard_normal_log_density(z)
-                    - normal_log_density(z, mu, log_var)
-                )
-            zeros = torch.zeros((), device=xs.device, dtype=xs.dtype)
-            return importance_weighted_bound(torch.cat(log_w), zeros, zeros) - self._log_scale
+                log_px_z.append(self._log_likelihood(module, xs, module.decoder(z)))
+                log_pz.append(standard_normal_log_density(z))
+                log_qz.append(normal_log_density(z, mu, log_var))
+            bound = importance_weighted_bound(
+                torch.cat(log_px_z), torch.cat(log_pz), torch.cat(log_qz)
+            )
+            return bound - self._log_scale
 
         return self._apply(X, iwae)
 
@@ -482,9 +484,5 @@ def _moment_matched_normal(n_draws, dim, generator):
 
 
 def _draws_per_pass(xs):
+    """Latent draws per decoder pass so that one pass holds at most ``_MAX_ELEMENTS`` values."""
     return max(1, _MAX_ELEMENTS // max(1, xs.shape[0] * xs.shape[1]))
-
-
-def _chunks(noise, elements_per_draw):
-    step = max(1, _MAX_ELEMENTS // max(1, elements_per_draw))
-    return (noise[i : i + step] for i in range(0, noise.shape[0], step))
