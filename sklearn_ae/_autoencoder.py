@@ -6,7 +6,7 @@ from sklearn.utils._param_validation import StrOptions
 
 from ._base import _BaseAutoencoder
 from ._device import to_tensor
-from ._losses import binary_cross_entropy, squared_error
+from ._linear import latent_scales, logit, principal_components
 from ._modules import Autoencoder
 
 
@@ -187,6 +187,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         *,
         hidden_layer_sizes=(128, 64),
         activation="relu",
+        init="linear",
         loss="squared_error",
         batch_size="auto",
         optimizer="adam",
@@ -195,7 +196,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         max_iter=200,
         tol=1e-4,
         n_iter_no_change=10,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         shuffle=True,
         random_state=None,
@@ -207,6 +208,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
             n_components,
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
+            init=init,
             batch_size=batch_size,
             optimizer=optimizer,
             learning_rate_init=learning_rate_init,
@@ -225,21 +227,39 @@ class AutoencoderTransformer(_BaseAutoencoder):
         self.loss = loss
 
     @property
-    def _unit_interval_reason(self):
-        return "loss='binary_crossentropy'" if self.loss == "binary_crossentropy" else None
+    def _observation_parameter(self):
+        return "loss", self.loss
 
     def _build_module(self, n_features, generator):
         return Autoencoder(
             n_features, self.n_components, self._hidden_layer_sizes, self.activation, generator
         )
 
+    def _start_linear(self, module, mean, covariance):
+        components, variances = principal_components(covariance, self.n_components)
+        latent_scale = latent_scales(variances)
+        if self._observation.standardizes:
+            # PCA's code, (x - mean) @ components.T, of standardized input,
+            # in units of latent_scale; the decoder maps it back.
+            encoder = components * self.scale_ / latent_scale[:, None]
+            decoder = (components.T * latent_scale) / self.scale_[:, None]
+            decoder_bias = np.zeros(components.shape[1])
+        else:
+            # The decoder emits logits: start it at the best constant
+            # model, logit(mean), and let training learn its weights.
+            encoder = components / latent_scale[:, None]
+            decoder = np.zeros(components.T.shape)
+            decoder_bias = logit(mean)
+        module.encoder.start_at(encoder, -encoder @ (mean - self.mean_))
+        module.decoder.start_at(decoder, decoder_bias)
+        module.latent_scale.copy_(torch.as_tensor(latent_scale, dtype=torch.float32))
+
     def _prepare_fit(self, variance, generator):
         n_features = self.scale_.shape[0]
-        if self.loss == "squared_error":
+        if self._observation.standardizes:
             # Weighting by scale_**2 turns standardized errors back into
             # original units; dividing by the total variance makes the loss
-            # scale-free (the fraction of variance left unexplained), so one
-            # `tol` suits any data.
+            # the fraction of variance left unexplained (1.0 is the mean's).
             total_var = float(variance.sum())
             norm = total_var if total_var > 0 else float(n_features)
             weight = self.scale_**2 / norm
@@ -248,26 +268,21 @@ class AutoencoderTransformer(_BaseAutoencoder):
         self._loss_weight = to_tensor(weight, self.device_)
 
     def _batch_loss(self, module, xb):
-        out = module(xb)
-        if self.loss == "squared_error":
-            per_sample = squared_error(xb, out, self._loss_weight)
-        else:
-            per_sample = binary_cross_entropy(xb, out) * self._loss_weight[0]
-        loss = per_sample.mean()
+        loss = self._validation_losses(module, xb).mean()
         return loss, loss.detach().reshape(1)
 
+    def _validation_losses(self, module, xv):
+        return self._observation.reconstruction_error(xv, module(xv), self._loss_weight)
+
     def _encode(self, module, xs):
-        return module.encoder(xs)
+        return module.encode(xs)
 
     def _decode(self, module, z):
-        out = module.decoder(z)
-        return torch.sigmoid(out) if self.loss == "binary_crossentropy" else out
+        return self._observation.mean(module.decode(z))
 
     def _score_standardized(self, module, xs, scale):
-        out = module(xs)
-        if self.loss == "squared_error":
-            return -squared_error(xs, out, scale**2)
-        return -binary_cross_entropy(xs, out)
+        # scale_ is all ones for the Bernoulli loss: its weights are then 1.
+        return -self._observation.reconstruction_error(xs, module(xs), scale**2)
 
     def score_samples(self, X):
         """Minus the per-sample reconstruction error, in the original units of X.

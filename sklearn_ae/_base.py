@@ -33,11 +33,19 @@ from ._device import (
     to_tensor,
 )
 from ._modules import ACTIVATIONS
+from ._observation import OBSERVATIONS
+from ._scaling import column_moments, standard_scale, standardized_tensor
+from ._stopping import Monitor, StoppingRule
 from ._training import make_optimizer, train
 
 # Rows per forward pass in transform and scoring: bounds memory on large X.
 _INFERENCE_BATCH = 8192
 _FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+# early_stopping="auto" holds out a validation split when it has at least this many rows.
+_MIN_AUTO_VALIDATION_ROWS = 10
+# batch_size="auto": about this many optimizer steps per epoch, within the bounds below.
+_AUTO_STEPS_PER_EPOCH = 10
+_AUTO_BATCH_BOUNDS = (16, 256)
 
 
 class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -47,6 +55,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "hidden_layer_sizes": ["array-like"],
         "activation": [StrOptions(set(ACTIVATIONS))],
+        "init": [StrOptions({"linear", "random"})],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "optimizer": [StrOptions({"adam", "adamw", "sgd"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
@@ -54,7 +63,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "early_stopping": ["boolean"],
+        "early_stopping": ["boolean", StrOptions({"auto"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
@@ -69,6 +78,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         *,
         hidden_layer_sizes=(128, 64),
         activation="relu",
+        init="linear",
         batch_size="auto",
         optimizer="adam",
         learning_rate_init=1e-3,
@@ -76,7 +86,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         max_iter=200,
         tol=1e-4,
         n_iter_no_change=10,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         shuffle=True,
         random_state=None,
@@ -87,6 +97,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
+        self.init = init
         self.batch_size = batch_size
         self.optimizer = optimizer
         self.learning_rate_init = learning_rate_init
@@ -105,18 +116,39 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     # ------------------------------------------------------------------
     # Hooks a model class provides.
 
+    #: Whether the loss is a positive error (its stopping criterion is relative)
+    #: rather than a log-density in nats.
+    _relative_loss = True
+
     @property
     @abstractmethod
-    def _unit_interval_reason(self):
-        """The setting that needs X in [0, 1] (and no standardization), or None."""
+    def _observation_parameter(self):
+        """``(name, value)`` of the parameter that picks the observation model."""
+
+    @property
+    def _observation(self):
+        """The observation model (see :mod:`sklearn_ae._observation`)."""
+        return OBSERVATIONS[self._observation_parameter[1]]
 
     @abstractmethod
     def _build_module(self, n_features, generator):
         """Return the freshly initialised ``nn.Module`` (with ``encoder``/``decoder``)."""
 
     @abstractmethod
+    def _start_linear(self, module, mean, covariance):
+        """Set ``module`` to the linear model of data with this mean and covariance.
+
+        ``mean`` and ``covariance`` are in the original units of X; ``mean_``
+        and ``scale_`` are already set.
+        """
+
+    @abstractmethod
     def _batch_loss(self, module, xb):
         """Return ``(loss, terms)`` on a standardized training batch; ``terms[0]`` is the loss."""
+
+    @abstractmethod
+    def _validation_losses(self, module, xv):
+        """Per-sample validation losses of standardized rows (deterministic)."""
 
     @abstractmethod
     def _encode(self, module, xs):
@@ -129,10 +161,6 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     @abstractmethod
     def _score_standardized(self, module, xs, scale):
         """Per-sample score of standardized inputs ``xs``, in the original units of X."""
-
-    def _validation_loss(self, module, xv):
-        """Loss on the validation split; deterministic models can reuse the batch loss."""
-        return self._batch_loss(module, xv)[1][0]
 
     def _prepare_fit(self, variance, generator):
         """Set model-specific fitted state at the first fit.
@@ -213,25 +241,38 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 f"n_components_={self.n_components_}; warm_start and partial_fit keep the "
                 "architecture. Set warm_start=False to refit."
             )
-        if self._unit_interval_reason and (X.min() < 0 or X.max() > 1):
+        observation = self._observation
+        if observation.needs_unit_interval and (X.min() < 0 or X.max() > 1):
+            name, value = self._observation_parameter
             raise ValueError(
-                f"{self._unit_interval_reason} requires X to lie in [0, 1]; got values in "
+                f"{name}={value!r} requires X to lie in [0, 1]; got values in "
                 f"[{X.min():.4g}, {X.max():.4g}]."
             )
+        validate = self._uses_validation(n_samples, incremental)
 
         if first_call:
             self.device_ = resolve_device(self.device)
             self._generator, rng = make_generator(self.random_state, self.device_)
             self.n_components_ = self.n_components
             self._hidden_layer_sizes = hidden
-            self.mean_, self.scale_, variance = self._standardization(X)
+            linear_start = self.init == "linear"
+            mean, moment = column_moments(X, covariance=linear_start)
+            variance = np.diag(moment).copy() if linear_start else moment
+            if observation.standardizes:
+                self.mean_, self.scale_ = mean, standard_scale(mean, variance)
+            else:
+                self.mean_, self.scale_ = np.zeros(n_features), np.ones(n_features)
             self.module_ = self._build_module(n_features, self._generator)
+            if linear_start:
+                self._start_linear(self.module_, mean, moment)
             self._prepare_fit(variance, self._generator)
             self._optimizer = None
             self.loss_curve_ = []
-            self.validation_scores_ = [] if self.early_stopping and not incremental else None
+            self.validation_scores_ = [] if validate else None
             self.best_loss_ = np.inf
             self.n_iter_ = 0
+            self.n_steps_ = 0
+            self.best_epoch_ = 0
         else:
             rng = np.random.RandomState(int(self._generator.initial_seed() % (2**31)))
         if self._optimizer is None:
@@ -240,26 +281,31 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             )
         self._inference_cache = {}
 
-        batch_size = min(256 if self.batch_size == "auto" else self.batch_size, n_samples)
-        X_train = _standardized_tensor(X, self.mean_, self.scale_, self.device_)
-        X_val = None
-        if self.early_stopping and not incremental:
+        X_train = standardized_tensor(X, self.mean_, self.scale_, self.device_)
+        validation_losses = None
+        if validate:
             X_train, X_val = self._validation_split(X_train, rng)
+            module = self.module_
 
+            def validation_losses():
+                return self._validation_losses(module, X_val)
+
+        monitor = Monitor(
+            self.module_,
+            StoppingRule(self.tol, self.n_iter_no_change, relative=self._relative_loss),
+            validation_losses,
+        )
         history = train(
             self.module_,
             self._optimizer,
             lambda xb: self._batch_loss(self.module_, xb),
             X_train,
+            monitor,
             max_iter=1 if incremental else self.max_iter,
-            batch_size=batch_size,
+            batch_size=self._effective_batch_size(X_train.shape[0]),
             shuffle=self.shuffle,
             generator=self._generator,
-            tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
             stop_early=not incremental,
-            validation_loss=lambda xv: self._validation_loss(self.module_, xv),
-            X_val=X_val,
             verbose=self.verbose,
             epoch_offset=self.n_iter_,
         )
@@ -268,11 +314,30 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         if history.validation_scores is not None:
             previous = self.validation_scores_ or []
             self.validation_scores_ = previous + history.validation_scores
-            self.best_validation_score_ = max(self.validation_scores_)
-        self.best_loss_ = min(self.loss_curve_)
+            self.best_validation_score_ = history.best_validation_score
+        if self.loss_curve_:
+            self.best_loss_ = min(self.loss_curve_)
+        self.best_epoch_ = self.n_iter_ + history.kept_epoch
         self.n_iter_ += history.n_iter
+        self.n_steps_ += history.n_steps
         self._record_history(history, first_call)
         return self
+
+    def _uses_validation(self, n_samples, incremental):
+        """Whether this fit holds out a validation split (never for ``partial_fit``)."""
+        if incremental or self.early_stopping is False:
+            return False
+        if self.early_stopping == "auto":
+            return self.validation_fraction * n_samples >= _MIN_AUTO_VALIDATION_ROWS
+        return True
+
+    def _effective_batch_size(self, n_train):
+        if self.batch_size != "auto":
+            return min(self.batch_size, n_train)
+        # About 10 steps per epoch: small data get enough optimizer steps per
+        # epoch, large data keep batches of 256.
+        low, high = _AUTO_BATCH_BOUNDS
+        return min(int(np.clip(n_train // _AUTO_STEPS_PER_EPOCH, low, high)), n_train)
 
     def _handle_stop(self, history, incremental):
         name = type(self).__name__
@@ -317,18 +382,6 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 f"{self.hidden_layer_sizes!r}."
             )
         return tuple(int(s) for s in sizes)
-
-    def _standardization(self, X):
-        """Return ``mean_``, ``scale_`` and the per-feature variances (None if unscaled)."""
-        n_features = X.shape[1]
-        if self._unit_interval_reason:
-            return np.zeros(n_features), np.ones(n_features), None
-        mean, variance = _mean_variance(X)
-        scale = np.sqrt(variance)
-        # Constant features (up to rounding) keep their units: scale 1.
-        constant = scale <= 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))
-        scale[constant] = 1.0
-        return mean, scale, variance
 
     def _validation_split(self, X, rng):
         n_samples = X.shape[0]
@@ -548,43 +601,6 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             )
             self._optimizer.load_state_dict(opt_state)
         self._inference_cache = {}
-
-
-def _mean_variance(X, chunk_rows=4096):
-    """Per-feature mean and variance in one pass over X, in float64.
-
-    Chunk statistics are merged with Chan et al.'s pairwise update, so no
-    temporary is larger than a (cache-resident) chunk: numpy's ``var`` on all
-    of X allocates a float64 copy of X, which on 200k x 192 data cost more
-    than an epoch of training.
-    """
-    count, mean, m2 = 0, np.zeros(X.shape[1]), np.zeros(X.shape[1])
-    for start in range(0, X.shape[0], chunk_rows):
-        chunk = X[start : start + chunk_rows]
-        k = chunk.shape[0]
-        chunk_mean = chunk.mean(axis=0, dtype=np.float64)
-        centered = chunk - chunk_mean
-        delta = chunk_mean - mean
-        total = count + k
-        mean = mean + delta * (k / total)
-        m2 = m2 + np.einsum("ij,ij->j", centered, centered) + delta**2 * (count * k / total)
-        count = total
-    return mean, m2 / count
-
-
-def _standardized_tensor(X, mean, scale, device):
-    """``(X - mean) / scale`` as one float32 tensor on ``device``.
-
-    numpy's ufuncs cast into the float32 output through small internal
-    buffers, so there is no X-sized float64 temporary; this is about 3x faster
-    than converting first and standardizing in torch.
-    """
-    out = np.empty(X.shape, dtype=np.float32)
-    # float64 X is centred in float64 (large offsets would lose precision in
-    # float32); float32 X is centred in float32, a third faster.
-    np.subtract(X, mean.astype(X.dtype, copy=False), out=out, casting="same_kind")
-    np.divide(out, scale.astype(np.float32), out=out)
-    return torch.from_numpy(out).to(device)
 
 
 def _state_dict_to_cpu(obj):

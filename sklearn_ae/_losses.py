@@ -22,10 +22,14 @@ def squared_error(x, x_hat, weight):
     return (x - x_hat).square() @ weight
 
 
-def binary_cross_entropy(x, logits):
-    """Summed cross-entropy of targets ``x`` in [0, 1] under ``sigmoid(logits)``."""
+def binary_cross_entropy(x, logits, weight=None):
+    """Cross-entropy of targets ``x`` in [0, 1] under ``sigmoid(logits)``, summed over features.
+
+    ``weight``, a vector of length ``n_features``, weights each feature's term.
+    """
     logits, x = torch.broadcast_tensors(logits, x)
-    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+    per_feature = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    return per_feature.sum(-1) if weight is None else per_feature @ weight
 
 
 def gaussian_log_likelihood(x, mean, var):

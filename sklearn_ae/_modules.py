@@ -1,5 +1,10 @@
 """The torch networks: plain ``nn.Module`` classes, no scikit-learn in sight.
 
+Encoder and decoder are each a :class:`ResidualMap`: an affine path plus an
+optional nonlinear MLP branch. The estimators start the affine path at the
+linear model (PCA, factor analysis) and the branch at exactly zero, so training
+starts from the linear solution and only has to improve on it.
+
 Parameters are initialised from an explicit :class:`torch.Generator` so that
 building a network never reads or advances torch's global random state.
 """
@@ -56,21 +61,69 @@ def mlp(layer_sizes, activation, generator):
     return nn.Sequential(*layers)
 
 
-class Autoencoder(nn.Module):
-    """Deterministic autoencoder ``x -> z = encoder(x) -> decoder(z)``.
+class ResidualMap(nn.Module):
+    """``y = linear(x) + residual(x)``: an affine path plus an MLP branch.
 
-    The decoder mirrors the encoder's hidden widths and returns an unbounded
-    output (the reconstruction, or logits for a Bernoulli loss).
+    With no hidden layers there is no branch and the map is affine.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+    hidden_layer_sizes : sequence of int
+        Hidden widths of the residual branch; empty for none.
+    activation : str
+    generator : torch.Generator
+    """
+
+    def __init__(self, n_in, n_out, hidden_layer_sizes, activation, generator):
+        super().__init__()
+        self.linear = _linear(n_in, n_out, generator)
+        hidden = list(hidden_layer_sizes)
+        self.residual = mlp([n_in, *hidden, n_out], activation, generator) if hidden else None
+
+    def forward(self, x):
+        out = self.linear(x)
+        if self.residual is not None:
+            out = out + self.residual(x)
+        return out
+
+    @torch.no_grad()
+    def start_at(self, weight, bias):
+        """Set the affine path to ``x @ weight.T + bias`` and the branch's output to zero.
+
+        Only the branch's last layer is zeroed: its earlier layers keep their
+        random weights, so the branch's gradient is nonzero from the first step.
+        """
+        self.linear.weight.copy_(torch.as_tensor(weight, dtype=self.linear.weight.dtype))
+        self.linear.bias.copy_(torch.as_tensor(bias, dtype=self.linear.bias.dtype))
+        if self.residual is not None:
+            self.residual[-1].weight.zero_()
+            self.residual[-1].bias.zero_()
+
+
+class Autoencoder(nn.Module):
+    """Deterministic autoencoder ``x -> z = encode(x) -> decode(z)``.
+
+    The decoder's branch mirrors the encoder's hidden widths and returns an
+    unbounded output (the reconstruction, or logits for a Bernoulli loss).
+    Internally the code is in units of ``latent_scale`` (a fixed buffer; with
+    the linear start, the standard deviations of the principal components),
+    so that the networks see unit-scale codes while :meth:`encode` returns
+    PCA's.
     """
 
     def __init__(self, n_features, n_components, hidden_layer_sizes, activation, generator):
         super().__init__()
         hidden = list(hidden_layer_sizes)
-        self.encoder = mlp([n_features, *hidden, n_components], activation, generator)
-        self.decoder = mlp([n_components, *hidden[::-1], n_features], activation, generator)
+        self.encoder = ResidualMap(n_features, n_components, hidden, activation, generator)
+        self.decoder = ResidualMap(n_components, n_features, hidden[::-1], activation, generator)
+        self.register_buffer("latent_scale", torch.ones(n_components, device=generator.device))
 
     def encode(self, x):
-        return self.encoder(x)
+        return self.encoder(x) * self.latent_scale
+
+    def decode(self, z):
+        return self.decoder(z / self.latent_scale)
 
     def forward(self, x):
         return self.decoder(self.encoder(x))
@@ -97,13 +150,11 @@ class VariationalAutoencoder(nn.Module):
         super().__init__()
         hidden = list(hidden_layer_sizes)
         self.n_components = n_components
-        self.encoder = mlp([n_features, *hidden, 2 * n_components], activation, generator)
-        self.decoder = mlp([n_components, *hidden[::-1], n_features], activation, generator)
+        self.encoder = ResidualMap(n_features, 2 * n_components, hidden, activation, generator)
+        self.decoder = ResidualMap(n_components, n_features, hidden[::-1], activation, generator)
         self.noise_floor = noise_floor
         if gaussian_noise:
-            self.log_noise_var = nn.Parameter(
-                torch.zeros(n_features, device=generator.device)
-            )
+            self.log_noise_var = nn.Parameter(torch.zeros(n_features, device=generator.device))
         else:
             self.log_noise_var = None
 
@@ -112,9 +163,18 @@ class VariationalAutoencoder(nn.Module):
         out = self.encoder(x)
         return out[..., : self.n_components], out[..., self.n_components :]
 
+    def decode(self, z):
+        return self.decoder(z)
+
     def noise_var(self):
         """Per-feature variance of ``p(x|z)``, floored."""
         return self.noise_floor + torch.exp(self.log_noise_var)
+
+    @torch.no_grad()
+    def start_noise_at(self, variance):
+        """Set the variance of ``p(x|z)``; values at the floor get it to within 1e-6 relative."""
+        excess = torch.as_tensor(variance, dtype=self.log_noise_var.dtype) - self.noise_floor
+        self.log_noise_var.copy_(torch.log(excess.clamp_min(1e-6 * self.noise_floor)))
 
     def forward(self, x):
         mu, _ = self.encode(x)

@@ -2,9 +2,11 @@
 
 Data live on the device as one tensor; each mini-batch is an index into it
 taken from a permutation drawn from the estimator's private generator. The
-loop synchronises with the host once per epoch (to read the epoch's loss),
-never per batch. Nothing here knows about scikit-learn estimators: the
-estimator passes a ``batch_loss`` callable and reads back a :class:`History`.
+loop synchronises with the host once per epoch (to read the epoch's loss and
+validation losses), never per batch. When to stop and which weights to keep
+is decided by a :class:`~sklearn_ae._stopping.Monitor`. Nothing here knows
+about scikit-learn estimators: the estimator passes a ``batch_loss`` callable
+and reads back a :class:`History`.
 """
 
 from dataclasses import dataclass, field
@@ -25,9 +27,15 @@ class History:
     terms_curve : list of ndarray
         Per-epoch means of every term ``batch_loss`` reports (the loss first).
     validation_scores : list of float or None
-        Minus the validation loss after each epoch, when a validation set was given.
+        Minus the mean validation loss after each epoch, when there is a validation set.
+    best_validation_score : float or None
+        Minus the mean validation loss of the weights kept.
+    kept_epoch : int
+        Epoch (of this call) whose weights were kept; 0 is the starting weights.
     n_iter : int
         Epochs whose loss was finite.
+    n_steps : int
+        Optimizer steps taken.
     stop_reason : {"converged", "max_iter", "diverged", "interrupted"}
         Why the loop ended.
     """
@@ -35,12 +43,19 @@ class History:
     loss_curve: list = field(default_factory=list)
     terms_curve: list = field(default_factory=list)
     validation_scores: list | None = None
+    best_validation_score: float | None = None
+    kept_epoch: int = 0
     n_iter: int = 0
+    n_steps: int = 0
     stop_reason: str = "max_iter"
 
 
 def make_optimizer(name, module, learning_rate, alpha):
-    """Build the optimizer; ``alpha`` is the L2 weight decay applied to weight matrices only.
+    """Build the optimizer; ``alpha`` is the L2 weight decay of the residual branches' matrices.
+
+    The affine paths hold the linear model training starts from; decaying them
+    would pull it away from PCA's or factor analysis's optimum, so only the
+    nonlinear branches are penalised (towards the linear model).
 
     Parameters
     ----------
@@ -48,14 +63,15 @@ def make_optimizer(name, module, learning_rate, alpha):
     module : torch.nn.Module
     learning_rate : float
     alpha : float
-        Weight-decay coefficient of matrices; biases and 1-D parameters are not decayed.
 
     Returns
     -------
     torch.optim.Optimizer
     """
-    decay = [p for p in module.parameters() if p.ndim >= 2]
-    no_decay = [p for p in module.parameters() if p.ndim < 2]
+    decay, no_decay = [], []
+    for param_name, param in module.named_parameters():
+        is_branch_matrix = param.ndim >= 2 and ".residual." in f".{param_name}"
+        (decay if is_branch_matrix else no_decay).append(param)
     groups = [
         {"params": decay, "weight_decay": alpha},
         {"params": no_decay, "weight_decay": 0.0},
@@ -97,42 +113,22 @@ def run_epoch(optimizer, batch_loss, X, batch_size, shuffle, generator):
     return (torch.stack(terms) * sizes).sum(0) / n_samples
 
 
-def _snapshot(module):
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-
-def _param_checksum(module):
-    # Any NaN or inf in any parameter makes this sum non-finite.
-    return torch.stack([p.detach().sum() for p in module.parameters()]).sum()
-
-
 def train(
     module,
     optimizer,
     batch_loss,
     X,
+    monitor,
     *,
     max_iter,
     batch_size,
     shuffle,
     generator,
-    tol,
-    n_iter_no_change,
-    stop_early,
-    validation_loss=None,
-    X_val=None,
+    stop_early=True,
     verbose=0,
     epoch_offset=0,
 ):
-    """Run up to ``max_iter`` epochs with MLPRegressor's stopping rule.
-
-    An epoch counts as no improvement when its criterion (the training loss,
-    or the validation loss when ``X_val`` is given) is not below the best so
-    far minus ``tol``; after more than ``n_iter_no_change`` such epochs in a
-    row the loop stops with ``"converged"`` (only when ``stop_early``). With a
-    validation set the best weights seen are restored at the end. A
-    non-finite loss or parameter restores the weights of the last finite epoch
-    and stops with ``"diverged"``. Ctrl-C stops with ``"interrupted"``.
+    """Run up to ``max_iter`` epochs; ``monitor`` decides when to stop and what to keep.
 
     Parameters
     ----------
@@ -143,82 +139,65 @@ def train(
         detached 1-D tensor of terms to log (its first entry the loss).
     X : torch.Tensor of shape (n_samples, n_features)
         Training data, already on the device.
+    monitor : sklearn_ae._stopping.Monitor
     max_iter, batch_size : int
     shuffle : bool
     generator : torch.Generator
-    tol : float
-    n_iter_no_change : int
-    stop_early : bool
+    stop_early : bool, default=True
         Whether a plateau ends training (``False`` for a single ``partial_fit`` pass).
-    validation_loss : callable, optional
-        ``validation_loss(X_val) -> scalar tensor``.
-    X_val : torch.Tensor, optional
-    verbose : int
+    verbose : int, default=0
         0 silent, 1 a tqdm bar over epochs, 2 one line per epoch.
-    epoch_offset : int
+    epoch_offset : int, default=0
         Epochs already run by earlier calls, for messages.
 
     Returns
     -------
     History
     """
-    history = History(validation_scores=[] if X_val is not None else None)
-    last_finite = _snapshot(module)
-    best_state, best_criterion = None, np.inf
-    bad_epochs = 0
+    history = History(validation_scores=[] if monitor.has_validation else None)
+    steps_per_epoch = -(-X.shape[0] // batch_size)
     epochs = range(max_iter)
     bar = tqdm(epochs, desc="fit", unit="epoch", leave=False) if verbose == 1 else None
+    monitor.begin()
     module.train()
     try:
         for epoch in bar if bar is not None else epochs:
             terms = run_epoch(optimizer, batch_loss, X, batch_size, shuffle, generator)
-            extra = [_param_checksum(module)]
-            if X_val is not None:
-                module.eval()
-                with torch.no_grad():
-                    extra.append(validation_loss(X_val).reshape(()))
-                module.train()
+            history.n_steps += steps_per_epoch
             # The one host-device synchronisation of the epoch.
-            values = torch.cat([terms.detach(), torch.stack(extra)]).cpu().numpy()
-            if not np.all(np.isfinite(values)):
-                module.load_state_dict(last_finite)
+            values = torch.cat([terms.detach(), *monitor.epoch_tensors()]).cpu().numpy()
+            epoch_terms = values[: terms.numel()].astype(np.float64)
+            loss = float(epoch_terms[0])
+            status, validation_loss = monitor.end_epoch(loss, values[terms.numel() :])
+            if status == "diverged":
                 history.stop_reason = "diverged"
                 break
-            epoch_terms = values[: terms.numel()]
-            loss = float(epoch_terms[0])
             history.loss_curve.append(loss)
-            history.terms_curve.append(epoch_terms.astype(np.float64))
+            history.terms_curve.append(epoch_terms)
             history.n_iter += 1
-            last_finite = _snapshot(module)
-            criterion = loss
-            if X_val is not None:
-                criterion = float(values[-1])
-                history.validation_scores.append(-criterion)
-            if criterion > best_criterion - tol:
-                bad_epochs += 1
-            else:
-                bad_epochs = 0
-            if criterion < best_criterion:
-                best_criterion = criterion
-                if X_val is not None:
-                    best_state = last_finite
+            if validation_loss is not None:
+                history.validation_scores.append(-validation_loss)
             if bar is not None:
                 bar.set_postfix(loss=f"{loss:.5g}")
             elif verbose >= 2:
                 message = f"Iteration {epoch_offset + epoch + 1}, loss = {loss:.8f}"
-                if X_val is not None:
-                    message += f", validation loss = {criterion:.8f}"
+                if validation_loss is not None:
+                    message += f", validation loss = {validation_loss:.8f}"
                 print(message)
-            if stop_early and bad_epochs > n_iter_no_change:
+            if stop_early and status == "converged":
                 history.stop_reason = "converged"
                 break
     except KeyboardInterrupt:
-        module.load_state_dict(last_finite)
+        monitor.interrupted()
         history.stop_reason = "interrupted"
     finally:
         if bar is not None:
             bar.close()
         module.eval()
-    if best_state is not None:
-        module.load_state_dict(best_state)
+    kept = monitor.finish()
+    if kept is not None:
+        history.best_validation_score = -kept
+        history.kept_epoch = monitor.kept_epoch
+    else:
+        history.kept_epoch = history.n_iter
     return history

@@ -7,6 +7,7 @@ import torch
 from numpy.testing import assert_array_equal
 
 from sklearn_ae._modules import mlp
+from sklearn_ae._stopping import Monitor, StoppingRule
 from sklearn_ae._training import make_optimizer, train
 
 
@@ -24,33 +25,56 @@ def _setup(seed=0):
 
 
 def _run(max_iter, validation_losses=None, n_iter_no_change=2):
+    """Train; ``validation_losses`` scripts the per-sample validation losses, start first."""
     module, optimizer, batch_loss, X, generator = _setup()
     scripted = iter(validation_losses or [])
+    monitor = Monitor(
+        module,
+        StoppingRule(tol=0.0, n_iter_no_change=n_iter_no_change, relative=True),
+        (lambda: torch.tensor(next(scripted))) if validation_losses else None,
+    )
     history = train(
         module,
         optimizer,
         batch_loss,
         X,
+        monitor,
         max_iter=max_iter,
         batch_size=16,
         shuffle=True,
         generator=generator,
-        tol=0.0,
-        n_iter_no_change=n_iter_no_change,
-        stop_early=True,
-        validation_loss=(lambda xv: torch.tensor(next(scripted))) if validation_losses else None,
-        X_val=X[:8] if validation_losses else None,
     )
     return module, history
 
 
+def _losses(mean, n=50, seed=0):
+    """Per-sample validation losses with the given mean and some spread."""
+    noise = np.random.RandomState(seed).uniform(-0.5, 0.5, n)
+    return (mean * (1 + noise - noise.mean())).tolist()
+
+
 def test_early_stopping_restores_the_best_validation_epoch():
-    # Validation loss is best after epoch 2, then never improves.
-    module, history = _run(10, [3.0, 1.0, 2.0, 2.0, 2.0, 2.0, 2.0])
+    # The start scores 3, epoch 2 is clearly the best, then nothing improves.
+    scripted = [_losses(3.0), _losses(2.5), _losses(1.0)] + [_losses(2.0)] * 5
+    module, history = _run(10, scripted)
     assert history.stop_reason == "converged"
     assert history.n_iter == 5
-    assert history.validation_scores == [-3.0, -1.0, -2.0, -2.0, -2.0]
+    assert history.kept_epoch == 2
+    assert np.allclose(history.validation_scores, [-2.5, -1.0, -2.0, -2.0, -2.0])
+    assert np.isclose(history.best_validation_score, -1.0)
     reference, _ = _run(2)
+    for a, b in zip(module.parameters(), reference.parameters()):
+        assert_array_equal(a.detach().numpy(), b.detach().numpy())
+
+
+def test_starting_weights_are_kept_unless_beaten_beyond_noise():
+    # Epoch 1 is better on average, but within the noise of the 50 rows.
+    start = _losses(1.0, seed=0)
+    barely = (np.array(start) - 0.001 + np.random.RandomState(1).normal(0, 0.05, 50)).tolist()
+    module, history = _run(10, [start, barely] + [_losses(5.0)] * 5)
+    assert np.mean(barely) < np.mean(start)
+    assert history.kept_epoch == 0
+    reference, _ = _setup()[0], None
     for a, b in zip(module.parameters(), reference.parameters()):
         assert_array_equal(a.detach().numpy(), b.detach().numpy())
 
@@ -59,6 +83,7 @@ def test_training_reduces_the_loss_and_counts_epochs():
     _, history = _run(30, n_iter_no_change=100)
     assert history.stop_reason == "max_iter"
     assert history.n_iter == len(history.loss_curve) == 30
+    assert history.n_steps == 30 * 4
     assert history.loss_curve[-1] < 0.5 * history.loss_curve[0]
     assert all(np.isfinite(history.loss_curve))
 

@@ -27,10 +27,9 @@ def linear_gaussian_data():
 @pytest.fixture(scope="module")
 def digits_vae(dequantized_digits):
     X_train = dequantized_digits[0]
-    # Default parameters; the default network may not meet tol in 200 epochs.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return VAETransformer(n_components=8, random_state=0, device="cpu").fit(X_train)
+    # Default parameters; warnings are errors, so this also checks that the
+    # default fit ends by the stopping rule.
+    return VAETransformer(n_components=8, random_state=0, device="cpu").fit(X_train)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -64,6 +63,7 @@ def test_vae_beats_pca_and_factor_analysis_on_dequantized_digits(
     fa = FactorAnalysis(8).fit(X_train).score(X_test)
     elbo = digits_vae.score(X_test)
     assert elbo > fa > pca, (elbo, fa, pca)
+    assert elbo >= 54.0, elbo
     log_px = digits_vae.log_likelihood(X_test, n_samples=100, random_state=0).mean()
     assert log_px > elbo
     # The latent space is used: the KL term is far from a collapsed posterior's 0.
@@ -158,3 +158,36 @@ def test_noise_variance_has_a_floor_on_constant_features():
         vae = VAETransformer(2, max_iter=50, random_state=0, device="cpu").fit(X)
     assert vae.noise_variance_[1] >= 1e-3
     assert np.all(np.isfinite(vae.score_samples(X)))
+
+
+@pytest.mark.parametrize("name", ["breast_cancer", "diabetes"])
+def test_never_worse_than_factor_analysis_with_default_parameters(name):
+    from sklearn.datasets import load_breast_cancer, load_diabetes
+    from sklearn.model_selection import train_test_split
+
+    X = {"breast_cancer": load_breast_cancer().data, "diabetes": load_diabetes().data}[name]
+    X_train, X_test = train_test_split(X, test_size=0.3, random_state=0)
+    fa = FactorAnalysis(2).fit(X_train).score(X_test)
+    pca = PCA(2).fit(X_train).score(X_test)
+    vae = VAETransformer(2, random_state=0, device="cpu").fit(X_train)
+    assert vae.score(X_test) >= max(fa, pca) - 0.01 * abs(fa), (vae.score(X_test), fa, pca)
+
+
+def test_held_out_elbo_selects_the_latent_dimension():
+    # scikit-learn's example "Model selection with Probabilistic PCA and Factor
+    # Analysis": rank 5 plus heteroscedastic noise. PCA picks the wrong d here.
+    from scipy import linalg
+    from sklearn.model_selection import cross_val_score
+
+    n_samples, n_features, rank, sigma = 500, 25, 5, 1.0
+    rng = np.random.RandomState(42)
+    U, _, _ = linalg.svd(rng.randn(n_features, n_features))
+    X = np.dot(rng.randn(n_samples, rank), U[:, :rank].T)
+    X_homo = X + sigma * rng.randn(n_samples, n_features)  # noqa: F841 (keeps the example's draws)
+    sigmas = sigma * rng.rand(n_features) + sigma / 2.0
+    X_hetero = X + rng.randn(n_samples, n_features) * sigmas
+    scores = {
+        d: cross_val_score(VAETransformer(d, random_state=0, device="cpu"), X_hetero).mean()
+        for d in [1, 3, 5, 8, 12]
+    }
+    assert max(scores, key=scores.get) == 5, scores

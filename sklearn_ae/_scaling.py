@@ -1,0 +1,85 @@
+"""Streaming column statistics, the zero-scale rule and standardization.
+
+The statistics are gathered in one chunked pass, so no temporary is larger
+than a chunk: the same pass serves in-memory arrays and, later, arrays that do
+not fit in memory.
+"""
+
+import numpy as np
+import torch
+
+_CHUNK_ROWS = 4096
+
+
+def column_moments(X, *, covariance=False, chunk_rows=_CHUNK_ROWS):
+    """Per-feature mean and variance (or the full covariance) of X, in float64.
+
+    Chunk statistics are merged with Chan et al.'s pairwise update, so the
+    pass reads each row once and allocates only chunk-sized temporaries
+    (numpy's ``var`` on all of X allocates a float64 copy of X).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    covariance : bool, default=False
+        Return the ``(n_features, n_features)`` covariance instead of the
+        variances. It costs ``O(n_samples * n_features**2)``.
+    chunk_rows : int, default=4096
+
+    Returns
+    -------
+    mean : ndarray of shape (n_features,)
+    moment : ndarray of shape (n_features,) or (n_features, n_features)
+        Variances, or the covariance matrix; both with ``ddof=0``.
+    """
+    n_features = X.shape[1]
+    count = 0
+    mean = np.zeros(n_features)
+    m2 = np.zeros((n_features, n_features) if covariance else n_features)
+    for start in range(0, X.shape[0], chunk_rows):
+        chunk = X[start : start + chunk_rows]
+        k = chunk.shape[0]
+        chunk_mean = chunk.mean(axis=0, dtype=np.float64)
+        centered = chunk - chunk_mean
+        delta = chunk_mean - mean
+        total = count + k
+        mean = mean + delta * (k / total)
+        if covariance:
+            centered = centered.astype(np.float64, copy=False)
+            m2 = m2 + centered.T @ centered + np.outer(delta, delta) * (count * k / total)
+        else:
+            m2 = m2 + np.einsum("ij,ij->j", centered, centered) + delta**2 * (count * k / total)
+        count = total
+    return mean, m2 / count
+
+
+def standard_scale(mean, variance):
+    """Per-feature standard deviations; constant features (up to rounding) get 1.
+
+    Parameters
+    ----------
+    mean, variance : ndarray of shape (n_features,)
+
+    Returns
+    -------
+    scale : ndarray of shape (n_features,)
+    """
+    scale = np.sqrt(variance)
+    constant = scale <= 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))
+    scale[constant] = 1.0
+    return scale
+
+
+def standardized_tensor(X, mean, scale, device):
+    """``(X - mean) / scale`` as one float32 tensor on ``device``.
+
+    numpy's ufuncs cast into the float32 output through small internal
+    buffers, so there is no X-sized float64 temporary; this is about 3x faster
+    than converting first and standardizing in torch.
+    """
+    out = np.empty(X.shape, dtype=np.float32)
+    # float64 X is centred in float64 (large offsets would lose precision in
+    # float32); float32 X is centred in float32, a third faster.
+    np.subtract(X, mean.astype(X.dtype, copy=False), out=out, casting="same_kind")
+    np.divide(out, scale.astype(np.float32), out=out)
+    return torch.from_numpy(out).to(device)

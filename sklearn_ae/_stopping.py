@@ -1,0 +1,215 @@
+"""When training stops and which weights it keeps.
+
+Three rules, applied once per epoch by a :class:`Monitor`:
+
+* **Stopping.** An epoch improves when its criterion falls by more than
+  ``tol`` below the best so far; training stops after more than
+  ``n_iter_no_change`` epochs without improvement (MLPRegressor's rule). The
+  criterion is the mean validation loss when there is a validation set, else
+  the mean training loss, and is scale-free: the log of the loss for losses
+  that are a (weighted) error, so ``tol`` is a relative improvement whatever the
+  units or dynamic range of X; the loss itself for losses in nats (a VAE's
+  negative ELBO), whose differences are already free of units. With a
+  validation set an improvement must also exceed the noise of the split: the
+  epoch's per-sample losses must beat the best epoch's, paired row by row, by
+  at least half a standard error. Otherwise a noisy validation loss that drifts
+  up by less than its noise keeps setting new records and never stops.
+* **Best weights.** With a validation set the weights kept at the end are
+  the starting weights (on a first fit, the linear solution) unless some
+  epoch beats them *significantly*: its per-sample validation losses beat
+  the starting weights', paired row by row, by more than ``significance``
+  standard errors. Among such epochs the one with the lowest mean validation
+  loss is kept. On a small validation set, accepting any improvement let
+  changes through that did not carry over to new data; this keeps the linear
+  model unless training is better beyond the noise of the split.
+* **Divergence.** A non-finite loss, validation loss or parameter restores
+  the weights of the last finite epoch.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+def snapshot(module):
+    """A detached copy of the module's state dict."""
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+@dataclass
+class StoppingRule:
+    """MLPRegressor's plateau rule on a scale-free criterion.
+
+    Parameters
+    ----------
+    tol : float
+        Smallest improvement of the criterion that counts.
+    n_iter_no_change : int
+        Epochs without improvement tolerated before stopping.
+    relative : bool
+        Compare ``log(loss)`` (for positive error losses) rather than the loss.
+    """
+
+    tol: float
+    n_iter_no_change: int
+    relative: bool
+
+    def criterion(self, mean_loss):
+        """The quantity whose decrease counts as improvement."""
+        if self.relative:
+            return math.log(max(mean_loss, np.finfo(np.float64).tiny))
+        return mean_loss
+
+
+def significantly_better(candidate, reference, significance):
+    """Whether per-sample losses ``candidate`` beat ``reference`` beyond noise.
+
+    A one-sided paired test: the mean of ``reference - candidate`` must exceed
+    ``significance`` times its standard error.
+
+    Parameters
+    ----------
+    candidate, reference : ndarray of shape (n_samples,)
+    significance : float
+
+    Returns
+    -------
+    bool
+    """
+    gain = reference - candidate
+    mean = gain.mean()
+    if gain.shape[0] < 2:
+        return bool(mean > 0)
+    standard_error = gain.std(ddof=1) / math.sqrt(gain.shape[0])
+    return bool(mean > 0 and mean > significance * standard_error)
+
+
+class Monitor:
+    """Applies the stopping, best-weights and divergence rules to one training run.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    rule : StoppingRule
+    validation_losses : callable or None
+        ``validation_losses() -> tensor of shape (n_val,)``: per-sample losses
+        of the current weights on the validation set (no host sync). None
+        trains without a validation set: the training loss is the criterion
+        and the last weights are kept.
+    significance : float, default=2.0
+        Standard errors by which an epoch must beat the starting weights to be kept.
+    patience_significance : float, default=0.5
+        Standard errors by which an epoch must beat the best epoch to count as
+        an improvement for the stopping rule.
+    """
+
+    def __init__(
+        self, module, rule, validation_losses=None, significance=2.0, patience_significance=0.5
+    ):
+        self.module = module
+        self.rule = rule
+        self.validation_losses = validation_losses
+        self.significance = significance
+        self.patience_significance = patience_significance
+        self.best_losses = None
+        self.best_criterion = np.inf
+        self.bad_epochs = 0
+        self.last_finite = snapshot(module)
+        self.kept_state = None
+        self.kept_losses = None
+        self.start_losses = None
+        self.kept_epoch = 0
+        self.epoch = 0
+
+    @property
+    def has_validation(self):
+        return self.validation_losses is not None
+
+    def begin(self):
+        """Evaluate the starting weights, which are the first candidate to keep."""
+        if not self.has_validation:
+            return
+        losses = self._evaluate().cpu().numpy().astype(np.float64)
+        if not np.all(np.isfinite(losses)):
+            raise FloatingPointError("the validation loss of the starting weights is not finite")
+        self.kept_state, self.kept_losses = self.last_finite, losses
+        self.start_losses = self.best_losses = losses
+        self.best_criterion = self.rule.criterion(float(losses.mean()))
+
+    def _evaluate(self):
+        was_training = self.module.training
+        self.module.eval()
+        with torch.no_grad():
+            losses = self.validation_losses().reshape(-1)
+        self.module.train(was_training)
+        return losses
+
+    def epoch_tensors(self):
+        """Device tensors the loop syncs with its epoch loss: checksum, validation losses."""
+        # Any NaN or inf in any parameter makes the checksum non-finite.
+        checksum = torch.stack([p.detach().sum() for p in self.module.parameters()]).sum()
+        tensors = [checksum.reshape(1)]
+        if self.has_validation:
+            tensors.append(self._evaluate())
+        return tensors
+
+    def end_epoch(self, loss, extra):
+        """Apply the rules after an epoch.
+
+        Parameters
+        ----------
+        loss : float
+            Mean training loss of the epoch.
+        extra : ndarray
+            The synced values of :meth:`epoch_tensors`.
+
+        Returns
+        -------
+        status : {"diverged", "converged", None}
+        validation_loss : float or None
+            Mean validation loss of this epoch's weights.
+        """
+        if not (np.isfinite(loss) and np.all(np.isfinite(extra))):
+            self.module.load_state_dict(self.last_finite)
+            return "diverged", None
+        self.epoch += 1
+        self.last_finite = snapshot(self.module)
+        validation_loss = None
+        mean_loss = loss
+        if self.has_validation:
+            losses = extra[1:].astype(np.float64)
+            validation_loss = mean_loss = float(losses.mean())
+            if validation_loss < self.kept_losses.mean() and significantly_better(
+                losses, self.start_losses, self.significance
+            ):
+                self.kept_state, self.kept_losses = self.last_finite, losses
+                self.kept_epoch = self.epoch
+        criterion = self.rule.criterion(mean_loss)
+        improved = criterion < self.best_criterion - self.rule.tol
+        if improved and self.has_validation:
+            improved = significantly_better(
+                losses, self.best_losses, self.patience_significance
+            )
+        if improved:
+            self.bad_epochs = 0
+            self.best_criterion = criterion
+            if self.has_validation:
+                self.best_losses = losses
+        else:
+            self.bad_epochs += 1
+        if self.bad_epochs > self.rule.n_iter_no_change:
+            return "converged", validation_loss
+        return None, validation_loss
+
+    def interrupted(self):
+        """Ctrl-C: go back to the weights of the last complete epoch."""
+        self.module.load_state_dict(self.last_finite)
+
+    def finish(self):
+        """Restore the kept weights (with a validation set); return their mean validation loss."""
+        if not self.has_validation:
+            return None
+        self.module.load_state_dict(self.kept_state)
+        return float(self.kept_losses.mean())

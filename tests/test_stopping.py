@@ -1,0 +1,57 @@
+"""The stopping rule on its own: scale-free, free of dynamic range, significance-based."""
+
+import numpy as np
+import torch
+from numpy.testing import assert_array_equal
+
+from sklearn_ae._modules import mlp
+from sklearn_ae._stopping import Monitor, StoppingRule, significantly_better
+
+
+def test_significance_is_a_paired_test():
+    rng = np.random.RandomState(0)
+    reference = rng.uniform(1, 2, 200)
+    # A shift of 0.01 is tiny next to the spread of the rows but consistent across them.
+    assert significantly_better(reference - 0.01, reference, 2.0)
+    noisy = reference - 0.01 + rng.normal(0, 0.5, 200)
+    assert noisy.mean() < reference.mean()
+    assert not significantly_better(noisy, reference, 2.0)
+    assert not significantly_better(reference + 0.01, reference, 2.0)
+
+
+def _stop_epoch(losses, relative, tol=1e-4, n_iter_no_change=3):
+    module = mlp([2, 2], "relu", torch.Generator().manual_seed(0))
+    monitor = Monitor(module, StoppingRule(tol, n_iter_no_change, relative))
+    for epoch, loss in enumerate(losses, start=1):
+        status, _ = monitor.end_epoch(loss, np.zeros(1))
+        if status == "converged":
+            return epoch
+    return None
+
+
+def test_relative_rule_ignores_units_and_dynamic_range():
+    # The loss halves every epoch, then plateaus: a large absolute loss (one
+    # dominant feature) and a tiny one must stop at the same epoch, and the
+    # halving must count as progress even when the loss is far below tol.
+    curve = [0.5**k for k in range(30)] + [0.5**30] * 10
+    stops = {
+        scale: _stop_epoch([scale * c for c in curve], relative=True) for scale in [1e-9, 1, 1e9]
+    }
+    # Epoch 31 (the first of the plateau) still halves; 32-35 do not.
+    assert set(stops.values()) == {35}, stops
+    # An absolute rule on the same curve stops as soon as steps fall below tol.
+    assert _stop_epoch(curve, relative=False) == 21
+
+
+def test_non_finite_epoch_restores_the_last_finite_weights():
+    module = mlp([2, 2], "relu", torch.Generator().manual_seed(0))
+    monitor = Monitor(module, StoppingRule(1e-4, 3, True))
+    monitor.end_epoch(1.0, np.zeros(1))
+    good = [p.detach().clone() for p in module.parameters()]
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(1.0)
+    status, _ = monitor.end_epoch(float("nan"), np.zeros(1))
+    assert status == "diverged"
+    for a, b in zip(module.parameters(), good):
+        assert_array_equal(a.detach().numpy(), b.numpy())
