@@ -30,7 +30,9 @@ For each data set and latent size ``d`` in {2, 5, 8} (``digits/16`` also 16):
 * ``FactorAnalysis(d, random_state=0)``: held-out ``score``;
 * ``AutoencoderTransformer(n_components=d)``: held-out reconstruction MSE, its
   ratio to PCA's, fit time, optimizer steps, epochs (``n_iter_``) and whether
-  ``fit`` issued a ``ConvergenceWarning``. Bar: ratio <= 1;
+  ``fit`` issued a ``ConvergenceWarning``. Bar: ratio <= 1 + 1e-6 (a model
+  that kept its PCA start is PCA up to the float32 rounding of its weights,
+  which moves the ratio by about 1e-7 either way);
 * ``VAETransformer(n_components=d)``: held-out ``score`` (the ELBO), fit time,
   steps, epochs, ``ConvergenceWarning``. Bar: ELBO >= max(FA, PCA) - 0.01 |FA|,
   except on ``digits/16`` where it is ELBO >= PCA's score.
@@ -113,6 +115,8 @@ DEQUANTIZED_FLOOR = 54.0
 SELECTION_SIZES = (1, 3, 5, 8, 12, 20)
 SELECTION_TRUE_RANK = 5
 VAE_TOLERANCE = 0.01  # of |FA score|, for the VAE bar
+# A kept PCA start is PCA up to float32 rounding of the weights (ratio 1 +- ~1e-7).
+AE_RATIO_ROUNDING = 1e-6
 
 
 # ----------------------------------------------------------------------------
@@ -251,7 +255,7 @@ def measure(name, d, X_train, X_test, fitted):
         "fa_convergence_warning": fa_warned,
         "ae_mse": ae_mse,
         "ae_ratio": ae_mse / pca_mse,
-        "ae_pass": bool(ae_mse / pca_mse <= 1.0),
+        "ae_pass": bool(ae_mse / pca_mse <= 1.0 + AE_RATIO_ROUNDING),
         **{f"ae_{key}": value for key, value in ae_stats.items()},
         "vae_score": vae_score,
         "vae_bar": bar,
@@ -357,7 +361,7 @@ def _timing_header(with_baseline):
 
 
 def ae_table(rows, baseline):
-    header = ["data", "d", "PCA MSE", "AE MSE", "AE/PCA", "bar <= 1"]
+    header = ["data", "d", "PCA MSE", "AE MSE", "AE/PCA", "bar <= 1 + 1e-6"]
     header += _timing_header(baseline is not None) + ["epochs", "ConvergenceWarning"]
     table = []
     for row in rows:
@@ -368,7 +372,7 @@ def ae_table(rows, baseline):
                 row["d"],
                 f"{row['pca_mse']:.4g}",
                 f"{row['ae_mse']:.4g}",
-                f"{row['ae_ratio']:.2f}",
+                f"{row['ae_ratio']:.3f}",
                 verdict(row["ae_pass"]),
                 *_timing_cells(row, "ae", before),
                 row["ae_epochs"],

@@ -20,9 +20,15 @@ class AutoencoderTransformer(_BaseAutoencoder):
     the codes, ``inverse_transform`` the reconstructions and
     ``score_samples`` minus the reconstruction error (an anomaly score).
 
-    With ``hidden_layer_sizes=()``, ``activation="identity"`` and squared
-    error the model is linear and, at its optimum, spans the same subspace as
-    PCA.
+    Encoder and decoder are each an affine map plus a nonlinear residual MLP.
+    With ``init="linear"`` (the default) training starts from PCA: the affine
+    maps are PCA's projection and reconstruction and the residual branches
+    output exactly zero, so before the first step ``transform`` and
+    ``inverse_transform`` equal :class:`~sklearn.decomposition.PCA`'s; and the
+    weights kept at the end are PCA's unless a trained epoch is significantly
+    better on a held-out validation split. The estimator is therefore never
+    worse than PCA beyond the noise of that split. With
+    ``hidden_layer_sizes=()`` the model is linear and is PCA from the start.
 
     Parameters
     ----------
@@ -35,7 +41,14 @@ class AutoencoderTransformer(_BaseAutoencoder):
 
     activation : {"relu", "tanh", "logistic", "gelu", "elu", "leaky_relu", \
             "identity"}, default="relu"
-        Nonlinearity between layers.
+        Nonlinearity between the layers of the residual branches.
+
+    init : {"linear", "random"}, default="linear"
+        ``"linear"`` starts from PCA fitted on the training data (computed
+        from the covariance matrix, one chunked pass over X, then an
+        ``n_features``-sized eigendecomposition; for the binary cross-entropy,
+        a PCA encoder and the best constant decoder). ``"random"`` starts
+        from torch's default random initialisation, as before version 0.2.
 
     loss : {"squared_error", "binary_crossentropy"}, default="squared_error"
         Reconstruction loss. ``"squared_error"`` is the squared error in the
@@ -45,7 +58,9 @@ class AutoencoderTransformer(_BaseAutoencoder):
         does not standardize and ends the decoder in a sigmoid.
 
     batch_size : int or "auto", default="auto"
-        Mini-batch size; ``"auto"`` is ``min(256, n_samples)``.
+        Mini-batch size. ``"auto"`` gives about 10 optimizer steps per epoch:
+        ``n_train // 10`` clipped to [16, 256] (and at most ``n_train``), so
+        small data get enough steps and large data batches of 256.
 
     optimizer : {"adam", "adamw", "sgd"}, default="adam"
         Torch optimizer; ``"sgd"`` uses Nesterov momentum 0.9.
@@ -54,26 +69,35 @@ class AutoencoderTransformer(_BaseAutoencoder):
         Step size.
 
     alpha : float, default=1e-4
-        L2 penalty (weight decay) on weight matrices, not on biases. For
-        ``"adamw"`` it is the decoupled weight-decay coefficient.
+        L2 penalty (weight decay) on the weight matrices of the residual
+        branches, which shrinks the model towards its linear part; the affine
+        maps and biases are not penalised. For ``"adamw"`` it is the decoupled
+        weight-decay coefficient.
 
     max_iter : int, default=200
         Maximum number of epochs.
 
     tol : float, default=1e-4
-        An epoch improves when the loss drops by more than ``tol``; training
-        stops after more than ``n_iter_no_change`` epochs without improvement.
+        An epoch improves when the loss (the validation loss when there is a
+        validation split) falls by more than the fraction ``tol`` of the best
+        so far, and, on a validation split, by at least half a standard error
+        of the paired per-row differences; training stops after more than
+        ``n_iter_no_change`` epochs without improvement. Relative, so the
+        rule does not depend on the units or the dynamic range of X.
 
     n_iter_no_change : int, default=10
         See ``tol``.
 
-    early_stopping : bool, default=False
+    early_stopping : bool or "auto", default="auto"
         Hold out ``validation_fraction`` of the data, use its loss as the
-        stopping criterion and restore the weights with the best validation
-        loss at the end.
+        stopping criterion and keep, at the end, the weights with the lowest
+        validation loss among those that beat the starting weights by more
+        than two standard errors (paired by row), else the starting weights.
+        ``"auto"`` does so when the split has at least 10 rows (100 samples at
+        the default fraction). ``partial_fit`` never holds out data.
 
     validation_fraction : float, default=0.1
-        Share of the data held out when ``early_stopping`` is True.
+        Share of the data held out for validation.
 
     shuffle : bool, default=True
         Reshuffle the samples every epoch.
@@ -125,11 +149,17 @@ class AutoencoderTransformer(_BaseAutoencoder):
         achieves), or the mean per-feature cross-entropy.
 
     validation_scores_ : list of float or None
-        Minus the validation loss per epoch when ``early_stopping`` is True,
-        else None.
+        Minus the validation loss per epoch when a validation split was held
+        out, else None.
 
     best_validation_score_ : float
-        Best of ``validation_scores_``; only set with ``early_stopping``.
+        Minus the validation loss of the weights kept; only set with a
+        validation split.
+
+    best_epoch_ : int
+        Epoch whose weights were kept; ``0`` (or the epoch count before a
+        warm-started fit) means the starting weights, i.e. PCA on a first fit
+        with ``init="linear"``.
 
     best_loss_ : float
         Smallest value of ``loss_curve_``.
@@ -137,6 +167,9 @@ class AutoencoderTransformer(_BaseAutoencoder):
     n_iter_ : int
         Epochs run, over all calls to ``fit`` (with ``warm_start``) and
         ``partial_fit``.
+
+    n_steps_ : int
+        Optimizer steps taken, over all calls.
 
     device_ : torch.device
         Device holding the network.

@@ -50,6 +50,14 @@ class VAETransformer(_BaseAutoencoder):
     (``hidden_layer_sizes=()``, ``activation="identity"``, Gaussian
     likelihood) is factor analysis.
 
+    Encoder and decoder are each an affine map plus a nonlinear residual MLP.
+    With ``init="linear"`` (the default) training starts from factor
+    analysis, with the residual branches at exactly zero, and keeps factor
+    analysis unless a trained epoch is significantly better on a held-out
+    validation split: the ELBO is then never worse than factor analysis's
+    log-likelihood beyond the noise of that split, and the held-out ELBO
+    picks the latent dimension as factor analysis's score does.
+
     Parameters
     ----------
     n_components : int, default=2
@@ -61,7 +69,17 @@ class VAETransformer(_BaseAutoencoder):
 
     activation : {"relu", "tanh", "logistic", "gelu", "elu", "leaky_relu", \
             "identity"}, default="relu"
-        Nonlinearity between layers.
+        Nonlinearity between the layers of the residual branches.
+
+    init : {"linear", "random"}, default="linear"
+        ``"linear"`` starts from factor analysis of the training data
+        (computed from the covariance matrix: one chunked pass over X, then
+        ``n_features``-sized eigendecompositions), its loadings rotated so
+        that its posterior covariance is diagonal; the encoder then gives the
+        exact posterior, the residual branches output zero and the ELBO
+        equals factor analysis's log-likelihood. For the Bernoulli likelihood
+        the start is a whitened PCA encoder and the best constant decoder.
+        ``"random"`` starts from torch's random initialisation.
 
     likelihood : {"gaussian", "bernoulli"}, default="gaussian"
         ``"gaussian"``: X is standardized internally, the decoder outputs the
@@ -74,7 +92,9 @@ class VAETransformer(_BaseAutoencoder):
         the true ELBO (weight 1), the only one that bounds ``log p(x)``.
 
     batch_size : int or "auto", default="auto"
-        Mini-batch size; ``"auto"`` is ``min(256, n_samples)``.
+        Mini-batch size. ``"auto"`` gives about 10 optimizer steps per epoch:
+        ``n_train // 10`` clipped to [16, 256] (and at most ``n_train``), so
+        small data get enough steps and large data batches of 256.
 
     optimizer : {"adam", "adamw", "sgd"}, default="adam"
         Torch optimizer; ``"sgd"`` uses Nesterov momentum 0.9.
@@ -83,26 +103,35 @@ class VAETransformer(_BaseAutoencoder):
         Step size.
 
     alpha : float, default=1e-4
-        L2 penalty (weight decay) on weight matrices, not on biases or the
-        noise variance. For ``"adamw"`` it is the decoupled coefficient.
+        L2 penalty (weight decay) on the weight matrices of the residual
+        branches, which shrinks the model towards its linear part (factor
+        analysis); the affine maps, biases and noise variance are not
+        penalised. For ``"adamw"`` it is the decoupled coefficient.
 
     max_iter : int, default=200
         Maximum number of epochs.
 
     tol : float, default=1e-4
-        An epoch improves when the loss (negative ELBO per sample, nats) drops
-        by more than ``tol``; training stops after more than
-        ``n_iter_no_change`` epochs without improvement.
+        An epoch improves when the loss (negative ELBO per sample, in nats; on
+        the validation split when there is one) drops by more than ``tol``
+        nats and, on a validation split, by at least half a standard error of
+        the paired per-row differences; training stops after more than
+        ``n_iter_no_change`` epochs without improvement. Differences of
+        log-densities do not depend on the units of X.
 
     n_iter_no_change : int, default=10
         See ``tol``.
 
-    early_stopping : bool, default=False
+    early_stopping : bool or "auto", default="auto"
         Hold out ``validation_fraction`` of the data, stop on its loss and
-        restore the best weights.
+        keep, at the end, the weights with the best validation ELBO among
+        those that beat the starting weights (factor analysis) by more than
+        two standard errors (paired by row), else the starting weights.
+        ``"auto"`` does so when the split has at least 10 rows (100 samples at
+        the default fraction). ``partial_fit`` never holds out data.
 
     validation_fraction : float, default=0.1
-        Share of the data held out when ``early_stopping`` is True.
+        Share of the data held out for validation.
 
     shuffle : bool, default=True
         Reshuffle the samples every epoch.
@@ -162,16 +191,26 @@ class VAETransformer(_BaseAutoencoder):
         the posterior has collapsed onto the prior.
 
     validation_scores_ : list of float or None
-        Minus the validation loss per epoch when ``early_stopping`` is True.
+        Minus the validation loss per epoch when a validation split was held
+        out, else None.
 
     best_validation_score_ : float
-        Best of ``validation_scores_``; only set with ``early_stopping``.
+        Minus the validation loss of the weights kept; only set with a
+        validation split.
+
+    best_epoch_ : int
+        Epoch whose weights were kept; ``0`` (or the epoch count before a
+        warm-started fit) means the starting weights, i.e. factor analysis on
+        a first fit with ``init="linear"``.
 
     best_loss_ : float
         Smallest value of ``loss_curve_``.
 
     n_iter_ : int
         Epochs run over all calls.
+
+    n_steps_ : int
+        Optimizer steps taken, over all calls.
 
     device_ : torch.device
         Device holding the model.
