@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench venv clean
+.PHONY: demo test lint bench bench-quality venv clean
 
 venv: $(STAMP)
 
@@ -22,6 +22,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_fit.py $(ARGS)
+
+bench-quality: $(STAMP)
+	$(BIN)/python benchmarks/bench_quality.py --baseline benchmarks/baseline_quality.json $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
