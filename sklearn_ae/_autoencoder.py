@@ -6,7 +6,7 @@ from sklearn.utils._param_validation import StrOptions
 
 from ._base import _BaseAutoencoder
 from ._device import to_tensor
-from ._linear import latent_scales, logit, principal_components
+from ._linear import logit, principal_scales
 from ._modules import Autoencoder
 
 
@@ -269,8 +269,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         )
 
     def _start_linear(self, module, mean, covariance):
-        components, variances = principal_components(covariance, self.n_components)
-        latent_scale = latent_scales(variances)
+        components, latent_scale = principal_scales(covariance, self.n_components)
         if self._observation.standardizes:
             # PCA's code, (x - mean) @ components.T, of standardized input,
             # in units of latent_scale; the decoder maps it back.

@@ -152,21 +152,29 @@ def factor_analysis(covariance, n_components, noise_floor, *, tol=1e-7, max_iter
     )
 
 
-def latent_scales(variances):
-    """Standard deviations of the codes, floored so that empty directions keep a unit.
+def principal_scales(covariance, n_components):
+    """Principal axes and the standard deviations of the data along them.
+
+    The standard deviations are floored (at 1e-6 of the largest) so that
+    directions the data do not use still have a unit: the estimators express
+    codes in these units, so that their networks see unit-scale codes.
 
     Parameters
     ----------
-    variances : ndarray of shape (n_components,)
+    covariance : ndarray of shape (n_features, n_features)
+    n_components : int
 
     Returns
     -------
-    ndarray of shape (n_components,)
+    components : ndarray of shape (n_components, n_features)
+        As :func:`principal_components`.
+    scales : ndarray of shape (n_components,)
     """
+    components, variances = principal_components(covariance, n_components)
     largest = float(variances.max(initial=0.0))
     if largest <= 0:
-        return np.ones_like(variances)
-    return np.sqrt(np.maximum(variances, 1e-12 * largest))
+        return components, np.ones_like(variances)
+    return components, np.sqrt(np.maximum(variances, 1e-12 * largest))
 
 
 def logit(p, eps=1e-3):

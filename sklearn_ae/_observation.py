@@ -72,10 +72,12 @@ class BernoulliObservation:
         return torch.bernoulli(torch.sigmoid(out), generator=generator)
 
 
+_GAUSSIAN = GaussianObservation()
+_BERNOULLI = BernoulliObservation()
 OBSERVATIONS = {
-    "gaussian": GaussianObservation(),
-    "bernoulli": BernoulliObservation(),
-    # The autoencoder's ``loss`` names.
-    "squared_error": GaussianObservation(),
-    "binary_crossentropy": BernoulliObservation(),
+    "gaussian": _GAUSSIAN,
+    "bernoulli": _BERNOULLI,
+    # The autoencoder's ``loss`` names for the same two models.
+    "squared_error": _GAUSSIAN,
+    "binary_crossentropy": _BERNOULLI,
 }

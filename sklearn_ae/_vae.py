@@ -9,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import _BaseAutoencoder
 from ._device import make_generator, to_numpy, to_tensor
-from ._linear import factor_analysis, latent_scales, logit, principal_components
+from ._linear import factor_analysis, logit, principal_scales
 from ._losses import (
     elbo,
     importance_weighted_bound,
@@ -343,8 +343,8 @@ class VAETransformer(_BaseAutoencoder):
             # whitened principal components, split evenly between posterior
             # mean and posterior variance so that the codes' overall spread
             # matches the prior, and a decoder at the best constant model.
-            components, variances = principal_components(covariance, d)
-            mean_map = components / latent_scales(variances)[:, None] / np.sqrt(2.0)
+            components, scales = principal_scales(covariance, d)
+            mean_map = components / scales[:, None] / np.sqrt(2.0)
             mean_bias = -mean_map @ mean
             log_var = np.full(d, np.log(0.5))
             decoder, decoder_bias = np.zeros((n_features, d)), logit(mean)
