@@ -177,7 +177,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
     n_features_in_ : int
         Number of features seen during fit.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string column names.
 
     See Also
@@ -265,7 +265,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
 
     def _build_module(self, n_features, generator):
         return Autoencoder(
-            n_features, self.n_components, self._hidden_layer_sizes, self.activation, generator
+            n_features, self.n_components_, self._hidden_layer_sizes, self._activation, generator
         )
 
     def _start_linear(self, module, mean, covariance):

@@ -24,18 +24,12 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._device import (
-    available_device,
-    cpu_copy,
-    make_generator,
-    resolve_device,
-    to_numpy,
-    to_tensor,
-)
+from ._device import make_generator, resolve_device, to_numpy, to_tensor
 from ._modules import ACTIVATIONS
 from ._observation import OBSERVATIONS
+from ._persistence import plain_state, restore_state, save
 from ._scaling import column_moments, standard_scale, standardized_tensor
-from ._stopping import Monitor, StoppingRule
+from ._stopping import Monitor, NonFiniteStartError, StoppingRule
 from ._training import make_optimizer, train
 
 # Rows per forward pass in transform and scoring: bounds memory on large X.
@@ -216,18 +210,32 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return self._fit(X, incremental=True)
 
     def _fit(self, X, *, incremental):
-        saved = dict(self.__dict__)
-        try:
-            return self._fit_unchecked(X, incremental=incremental)
-        except BaseException:
-            # Nothing half-fitted is left behind: the estimator is as it was.
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
+        # Fit is a transaction: a copy of the estimator trains and is swapped in
+        # only when it succeeds. Whatever fails (bad input, an exception
+        # mid-training, a Ctrl-C outside the epoch loop), the estimator and
+        # every object it holds (network, optimizer, generator, cached
+        # inference copies) stay exactly as they were.
+        first_call = not self.__sklearn_is_fitted__() or not (incremental or self.warm_start)
+        fitted_keys = set(self.__dict__.get("_fitted_keys", ()))
+        # Parameters and what scikit-learn keeps on the estimator (output
+        # configuration, callbacks) are shared, not copied: a RandomState
+        # given as random_state advances as with any scikit-learn estimator.
+        kept = {key: value for key, value in self.__dict__.items() if key not in fitted_keys}
+        trial = copy.copy(self)
+        trial.__dict__ = dict(kept)
+        if not first_call:
+            fitted_keys.discard("_inference_cache")
+            trial.__dict__.update(copy.deepcopy({key: self.__dict__[key] for key in fitted_keys}))
+        # A first call starts from the parameters alone: no attribute of an
+        # earlier fit survives into the new one.
+        trial._fit_unchecked(X, incremental=incremental, first_call=first_call)
+        trial._fitted_keys = tuple(key for key in trial.__dict__ if key not in kept)
+        self.__dict__.clear()
+        self.__dict__.update(trial.__dict__)
+        return self
 
-    def _fit_unchecked(self, X, *, incremental):
+    def _fit_unchecked(self, X, *, incremental, first_call):
         hidden = self._check_hidden_layer_sizes()
-        first_call = not hasattr(self, "module_") or not (incremental or self.warm_start)
         X = validate_data(self, X, reset=first_call, dtype=[np.float64, np.float32])
         n_samples, n_features = X.shape
         if first_call and not 1 <= self.n_components <= n_features:
@@ -241,24 +249,21 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 f"n_components_={self.n_components_}; warm_start and partial_fit keep the "
                 "architecture. Set warm_start=False to refit."
             )
-        observation = self._observation
-        if observation.needs_unit_interval and (X.min() < 0 or X.max() > 1):
-            name, value = self._observation_parameter
-            raise ValueError(
-                f"{name}={value!r} requires X to lie in [0, 1]; got values in "
-                f"[{X.min():.4g}, {X.max():.4g}]."
-            )
+        self._check_input_range(X)
         validate = self._uses_validation(n_samples, incremental)
 
         if first_call:
             self.device_ = resolve_device(self.device)
             self._generator, rng = make_generator(self.random_state, self.device_)
             self.n_components_ = self.n_components
+            # The architecture as fitted: rebuilding the network (unpickling,
+            # load) must not follow parameters changed since.
             self._hidden_layer_sizes = hidden
+            self._activation = self.activation
             linear_start = self.init == "linear"
             mean, moment = column_moments(X, covariance=linear_start)
             variance = np.diag(moment).copy() if linear_start else moment
-            if observation.standardizes:
+            if self._observation.standardizes:
                 self.mean_, self.scale_ = mean, standard_scale(mean, variance)
             else:
                 self.mean_, self.scale_ = np.zeros(n_features), np.ones(n_features)
@@ -266,7 +271,6 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             if linear_start:
                 self._start_linear(self.module_, mean, moment)
             self._prepare_fit(variance, self._generator)
-            self._optimizer = None
             self.loss_curve_ = []
             self.validation_scores_ = [] if validate else None
             self.best_loss_ = np.inf
@@ -275,7 +279,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             self.best_epoch_ = 0
         else:
             rng = np.random.RandomState(int(self._generator.initial_seed() % (2**31)))
-        if self._optimizer is None:
+        if first_call or not incremental:
+            # As MLPRegressor: fit (warm or not) builds a fresh optimizer from
+            # the current parameters; partial_fit continues the one it has.
             self._optimizer = make_optimizer(
                 self.optimizer, self.module_, self.learning_rate_init, self.alpha
             )
@@ -294,22 +300,32 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             self.module_,
             StoppingRule(self.tol, self.n_iter_no_change, relative=self._relative_loss),
             validation_losses,
+            # A continuation's starting weights stand against the loss they
+            # were left with, should the continuation diverge.
+            start_loss=self.loss_curve_[-1] if self.loss_curve_ else np.inf,
         )
-        history = train(
-            self.module_,
-            self._optimizer,
-            lambda xb: self._batch_loss(self.module_, xb),
-            X_train,
-            monitor,
-            max_iter=1 if incremental else self.max_iter,
-            batch_size=self._effective_batch_size(X_train.shape[0]),
-            shuffle=self.shuffle,
-            generator=self._generator,
-            stop_early=not incremental,
-            verbose=self.verbose,
-            epoch_offset=self.n_iter_,
-        )
-        self._handle_stop(history, incremental)
+        try:
+            history = train(
+                self.module_,
+                self._optimizer,
+                lambda xb: self._batch_loss(self.module_, xb),
+                X_train,
+                monitor,
+                max_iter=1 if incremental else self.max_iter,
+                batch_size=self._effective_batch_size(X_train.shape[0]),
+                shuffle=self.shuffle,
+                generator=self._generator,
+                stop_early=not incremental,
+                verbose=self.verbose,
+                epoch_offset=self.n_iter_,
+            )
+        except NonFiniteStartError as exc:
+            raise ValueError(
+                f"{type(self).__name__}: {exc}, so training cannot judge any epoch against it. "
+                "Check X for extreme values, or try init='linear' or a smaller "
+                "learning_rate_init."
+            ) from None
+        self._handle_stop(history, incremental, first_call)
         self.loss_curve_ = self.loss_curve_ + history.loss_curve
         if history.validation_scores is not None:
             previous = self.validation_scores_ or []
@@ -322,6 +338,15 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         self.n_steps_ += history.n_steps
         self._record_history(history, first_call)
         return self
+
+    def _check_input_range(self, X):
+        """Raise if X lies outside the range the observation model accepts."""
+        if self._observation.needs_unit_interval and X.size and (X.min() < 0 or X.max() > 1):
+            name, value = self._observation_parameter
+            raise ValueError(
+                f"{name}={value!r} requires X to lie in [0, 1]; got values in "
+                f"[{X.min():.4g}, {X.max():.4g}]."
+            )
 
     def _uses_validation(self, n_samples, incremental):
         """Whether this fit holds out a validation split (never for ``partial_fit``)."""
@@ -339,25 +364,37 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         low, high = _AUTO_BATCH_BOUNDS
         return min(int(np.clip(n_train // _AUTO_STEPS_PER_EPOCH, low, high)), n_train)
 
-    def _handle_stop(self, history, incremental):
+    def _handle_stop(self, history, incremental, first_call):
         name = type(self).__name__
         if history.stop_reason == "diverged":
-            # A fresh optimizer: its moments may hold the non-finite values.
-            self._optimizer = None
-            if history.n_iter == 0:
+            if history.n_iter == 0 and first_call and self.init != "linear":
                 raise ValueError(
                     f"{name}: the training loss was not finite in the first epoch, so there "
                     f"are no usable weights. Try a smaller learning_rate_init (got "
-                    f"{self.learning_rate_init}) or check the scale of X."
+                    f"{self.learning_rate_init}), init='linear', or check the scale of X."
                 )
+            # The starting weights of a first fit with the linear start are a
+            # usable model (PCA or factor analysis), as are a continuation's.
+            # partial_fit keeps the optimizer it has: rebuild it, since its
+            # moments may hold the non-finite values.
+            self._optimizer = make_optimizer(
+                self.optimizer, self.module_, self.learning_rate_init, self.alpha
+            )
+            epoch = self.n_iter_ + history.kept_epoch
             warnings.warn(
                 f"{name}: the training loss became non-finite after "
                 f"{self.n_iter_ + history.n_iter} epochs; training stopped and the weights of "
-                "the last finite epoch were restored. Try a smaller learning_rate_init.",
+                f"epoch {epoch} were restored (0 is the starting model). Try a smaller "
+                f"learning_rate_init (got {self.learning_rate_init}).",
                 ConvergenceWarning,
             )
         elif history.stop_reason == "interrupted":
-            warnings.warn(f"{name}: training interrupted by the user.", UserWarning)
+            warnings.warn(
+                f"{name}: training interrupted by the user after "
+                f"{self.n_iter_ + history.n_iter} epochs; the estimator holds the weights of "
+                f"epoch {self.n_iter_ + history.kept_epoch} and is usable.",
+                UserWarning,
+            )
         elif history.stop_reason == "max_iter" and not incremental:
             warnings.warn(
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
@@ -560,54 +597,34 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         tags.input_tags.allow_nan = False
         return tags
 
+    def save(self, path):
+        """Write the estimator to a safe model file, without pickle.
+
+        The file is a single safetensors file: the network's weights, the
+        optimizer's state and every fitted array as tensors, the constructor
+        parameters and the other fitted values as JSON in its header, and a
+        SHA-256 checksum of both. :func:`sklearn_ae.load` reads it back
+        without executing any code from it. Needs ``safetensors``
+        (``pip install "sklearn-ae[safe]"``).
+
+        Parameters
+        ----------
+        path : str or path-like
+            Destination; an existing file is replaced only once the new one
+            is complete.
+
+        Raises
+        ------
+        TypeError
+            If a parameter holds a value JSON cannot represent (e.g. a custom
+            ``encoder``): pickle or ``skops.io`` can store such models.
+        """
+        save(self, path)
+
     def __getstate__(self):
-        # object.__getstate__ returns the live __dict__: copy before editing.
-        state = dict(super().__getstate__())
-        state.pop("_inference_cache", None)
-        if "module_" in state:
-            # Tensors are stored on the CPU so a GPU-fitted model loads anywhere.
-            state["module_"] = cpu_copy(self.module_)
-            for key, value in state.items():
-                if isinstance(value, torch.Tensor):
-                    state[key] = value.cpu()
-            state["_generator"] = (
-                self._generator.device.type,
-                self._generator.get_state(),
-                self._generator.initial_seed(),
-            )
-            if self._optimizer is not None:
-                state["_optimizer"] = _state_dict_to_cpu(self._optimizer.state_dict())
-        return state
+        # Plain Python and numpy only (see _persistence): device-free, and
+        # skops can vet every type.
+        return plain_state(self)
 
     def __setstate__(self, state):
-        super().__setstate__(state)
-        if "module_" not in state:
-            return
-        self.device_ = available_device(self.device_)
-        self.module_ = self.module_.to(self.device_)
-        for key, value in state.items():
-            if isinstance(value, torch.Tensor):
-                setattr(self, key, value.to(self.device_))
-        gen_type, gen_state, seed = state["_generator"]
-        self._generator = torch.Generator(device=self.device_)
-        if gen_type == self.device_.type:
-            self._generator.set_state(gen_state)
-        else:
-            self._generator.manual_seed(seed)
-        opt_state = state.get("_optimizer")
-        if opt_state is not None:
-            self._optimizer = make_optimizer(
-                self.optimizer, self.module_, self.learning_rate_init, self.alpha
-            )
-            self._optimizer.load_state_dict(opt_state)
-        self._inference_cache = {}
-
-
-def _state_dict_to_cpu(obj):
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu()
-    if isinstance(obj, dict):
-        return {k: _state_dict_to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_state_dict_to_cpu(v) for v in obj]
-    return obj
+        restore_state(self, state)

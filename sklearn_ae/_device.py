@@ -4,8 +4,6 @@ Everything that decides *where* a computation runs or *which* random stream it
 draws from lives here, so that the estimators never touch torch's global RNG.
 """
 
-import copy
-
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
@@ -125,11 +123,3 @@ def to_tensor(X, device, dtype=torch.float32):
 def to_numpy(tensor):
     """Return a tensor's values as a numpy array on the host."""
     return tensor.detach().cpu().numpy()
-
-
-def cpu_copy(module):
-    """Return ``module`` itself if it lives on the CPU, else a CPU copy of it."""
-    params = list(module.parameters()) + list(module.buffers())
-    if all(p.device.type == "cpu" for p in params):
-        return module
-    return copy.deepcopy(module).to("cpu")

@@ -22,8 +22,14 @@ Three rules, applied once per epoch by a :class:`Monitor`:
   loss is kept. On a small validation set, accepting any improvement let
   changes through that did not carry over to new data; this keeps the linear
   model unless training is better beyond the noise of the split.
-* **Divergence.** A non-finite loss, validation loss or parameter restores
-  the weights of the last finite epoch.
+* **Divergence.** A non-finite loss, validation loss or parameter ends
+  training. With a validation set the best-weights rule above then applies as
+  usual. Without one, the weights with the lowest training loss are restored:
+  the loss climbs for some epochs before it overflows, so the last finite
+  epoch is often already ruined. The starting weights compete with the loss
+  the caller reports for them (a warm-start continuation passes the loss its
+  model was left with), so a diverging continuation gives back the model it
+  started from.
 """
 
 import math
@@ -31,6 +37,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+
+class NonFiniteStartError(FloatingPointError):
+    """The starting weights give a non-finite validation loss."""
 
 
 def snapshot(module):
@@ -103,10 +113,20 @@ class Monitor:
     patience_significance : float, default=0.5
         Standard errors by which an epoch must beat the best epoch to count as
         an improvement for the stopping rule.
+    start_loss : float, default=inf
+        Training loss of the starting weights, used only without a validation
+        set and only if training diverges; inf means "unknown" (any finite
+        epoch beats it).
     """
 
     def __init__(
-        self, module, rule, validation_losses=None, significance=2.0, patience_significance=0.5
+        self,
+        module,
+        rule,
+        validation_losses=None,
+        significance=2.0,
+        patience_significance=0.5,
+        start_loss=np.inf,
     ):
         self.module = module
         self.rule = rule
@@ -122,6 +142,9 @@ class Monitor:
         self.start_losses = None
         self.kept_epoch = 0
         self.epoch = 0
+        self.diverged = False
+        # Without a validation set: the lowest-training-loss weights, restored on divergence.
+        self.lowest_state, self.lowest_loss, self.lowest_epoch = self.last_finite, start_loss, 0
 
     @property
     def has_validation(self):
@@ -133,7 +156,7 @@ class Monitor:
             return
         losses = self._evaluate().cpu().numpy().astype(np.float64)
         if not np.all(np.isfinite(losses)):
-            raise FloatingPointError("the validation loss of the starting weights is not finite")
+            raise NonFiniteStartError("the validation loss of the starting weights is not finite")
         self.kept_state, self.kept_losses = self.last_finite, losses
         self.start_losses = self.best_losses = losses
         self.best_criterion = self.rule.criterion(float(losses.mean()))
@@ -172,10 +195,19 @@ class Monitor:
             Mean validation loss of this epoch's weights.
         """
         if not (np.isfinite(loss) and np.all(np.isfinite(extra))):
-            self.module.load_state_dict(self.last_finite)
+            self.diverged = True
+            self.module.load_state_dict(
+                self.last_finite if self.has_validation else self.lowest_state
+            )
             return "diverged", None
         self.epoch += 1
         self.last_finite = snapshot(self.module)
+        if not self.has_validation and not loss > self.lowest_loss:
+            self.lowest_state, self.lowest_loss, self.lowest_epoch = (
+                self.last_finite,
+                loss,
+                self.epoch,
+            )
         validation_loss = None
         mean_loss = loss
         if self.has_validation:
@@ -208,8 +240,14 @@ class Monitor:
         self.module.load_state_dict(self.last_finite)
 
     def finish(self):
-        """Restore the kept weights (with a validation set); return their mean validation loss."""
+        """Restore the kept weights (with a validation set); return their mean validation loss.
+
+        Without a validation set the weights in place are kept: the last
+        epoch's, or after a divergence the lowest-loss ones. :attr:`kept_epoch`
+        says which epoch they are from.
+        """
         if not self.has_validation:
+            self.kept_epoch = self.lowest_epoch if self.diverged else self.epoch
             return None
         self.module.load_state_dict(self.kept_state)
         return float(self.kept_losses.mean())

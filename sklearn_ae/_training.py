@@ -197,7 +197,5 @@ def train(
     kept = monitor.finish()
     if kept is not None:
         history.best_validation_score = -kept
-        history.kept_epoch = monitor.kept_epoch
-    else:
-        history.kept_epoch = history.n_iter
+    history.kept_epoch = monitor.kept_epoch
     return history

@@ -218,7 +218,7 @@ class VAETransformer(_BaseAutoencoder):
     n_features_in_ : int
         Number of features seen during fit.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string column names.
 
     See Also
@@ -319,9 +319,9 @@ class VAETransformer(_BaseAutoencoder):
     def _build_module(self, n_features, generator):
         return VariationalAutoencoder(
             n_features,
-            self.n_components,
+            self.n_components_,
             self._hidden_layer_sizes,
-            self.activation,
+            self._activation,
             generator,
             gaussian_noise=self._observation.name == "gaussian",
             noise_floor=_NOISE_FLOOR,

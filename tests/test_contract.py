@@ -336,8 +336,8 @@ def test_verbose_reports_progress(cls, X_small, capsys):
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS)
-def test_diverging_loss_restores_last_finite_epoch(cls, X_small, monkeypatch):
-    reference = fitted(cls, X_small, max_iter=3)
+def test_diverging_loss_restores_the_lowest_loss_epoch(cls, X_small, monkeypatch):
+    # 60 rows: no validation split, so divergence falls back to the training loss.
     calls = {"n": 0}
     original = cls._batch_loss
     batches_per_epoch = 4  # 60 samples, batch_size "auto" = 16 (the smallest automatic size)
@@ -354,15 +354,15 @@ def test_diverging_loss_restores_last_finite_epoch(cls, X_small, monkeypatch):
     est = fast(cls)
     with pytest.warns(ConvergenceWarning, match="non-finite after 3 epochs"):
         est.fit(X_small)
+    monkeypatch.undo()
     assert est.n_iter_ == 3
+    lowest = int(np.argmin(est.loss_curve_)) + 1
+    assert est.best_epoch_ == lowest
+    reference = fitted(cls, X_small, max_iter=lowest)
     assert_array_equal(est.transform(X_small), reference.transform(X_small))
 
 
-@pytest.mark.parametrize("cls", ESTIMATORS)
-def test_no_finite_epoch_raises_and_keeps_previous_model(cls, X_small, monkeypatch):
-    est = fitted(cls, X_small, warm_start=True)
-    before = est.transform(X_small)
-    curve = list(est.loss_curve_)
+def _poison_every_batch(cls, monkeypatch):
     original = cls._batch_loss
 
     def poisoned(self, module, xb):
@@ -370,12 +370,32 @@ def test_no_finite_epoch_raises_and_keeps_previous_model(cls, X_small, monkeypat
         return loss * float("nan"), terms * float("nan")
 
     monkeypatch.setattr(cls, "_batch_loss", poisoned)
-    with pytest.raises(ValueError, match="smaller learning_rate_init"):
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_no_finite_epoch_keeps_the_starting_model(cls, X_small, monkeypatch):
+    est = fitted(cls, X_small, warm_start=True)
+    before = est.transform(X_small)
+    curve = list(est.loss_curve_)
+    _poison_every_batch(cls, monkeypatch)
+    with pytest.warns(ConvergenceWarning, match="weights of epoch 10 were restored"):
         est.fit(X_small)
-    # Nothing the user had is lost: same weights, same history.
+    # Nothing the user had is lost: same weights, same history, still usable.
     assert_array_equal(est.transform(X_small), before)
     assert est.loss_curve_ == curve
-    fresh = fast(cls)
+    assert est.best_epoch_ == 10
+    # A first fit keeps its linear start (PCA or factor analysis), which is a model.
+    linear = fast(cls, max_iter=1)
+    with pytest.warns(ConvergenceWarning, match="epoch 0 were restored"):
+        linear.fit(X_small)
+    assert linear.n_iter_ == 0
+    assert np.all(np.isfinite(linear.transform(X_small)))
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_no_finite_epoch_from_a_random_start_raises(cls, X_small, monkeypatch):
+    _poison_every_batch(cls, monkeypatch)
+    fresh = fast(cls, init="random")
     with pytest.raises(ValueError, match="smaller learning_rate_init"):
         fresh.fit(X_small)
     assert not hasattr(fresh, "module_")

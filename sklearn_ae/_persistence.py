@@ -1,0 +1,326 @@
+"""Persistence: the estimator's state as plain Python and numpy, and safe model files.
+
+Pickle, joblib and skops all store what ``__getstate__`` returns, which is
+:func:`plain_state`: the estimator's attributes with every torch object (the
+network, the optimizer, the random generator, tensor attributes) replaced by
+numpy arrays and Python values. So a pickle never holds a device-bound tensor
+(a GPU-fitted model loads on a machine without one), and skops sees only
+types it can check. :func:`restore_state` rebuilds the torch objects on the
+best available device.
+
+:func:`save` and :func:`load` write and read the same state without pickle:
+one safetensors file whose tensors are every array of the state and whose
+header metadata holds the rest as JSON, with a SHA-256 digest of both, so a
+truncated or corrupted file is refused instead of half-loaded.
+"""
+
+import hashlib
+import json
+import os
+
+import numpy as np
+import torch
+
+from ._device import available_device
+from ._training import make_optimizer
+
+FORMAT = "sklearn-ae"
+FORMAT_VERSION = "1"
+# Attribute holding the names of the attributes that were tensors.
+_TENSOR_ATTRIBUTES = "_tensor_attributes"
+_OPTIMIZER_NAMES = {torch.optim.Adam: "adam", torch.optim.AdamW: "adamw", torch.optim.SGD: "sgd"}
+
+
+def _to_numpy_tree(obj):
+    """Copy a nested structure, tensors turned into (host) numpy arrays."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().numpy().copy()
+    if isinstance(obj, dict):
+        return {key: _to_numpy_tree(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_numpy_tree(value) for value in obj)
+    return obj
+
+
+def _to_torch_tree(obj):
+    """Inverse of :func:`_to_numpy_tree` (tensors on the CPU; ``load_state_dict`` moves them)."""
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.array(obj))
+    if isinstance(obj, dict):
+        return {key: _to_torch_tree(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_torch_tree(value) for value in obj)
+    return obj
+
+
+def plain_state(estimator):
+    """The estimator's state with no torch object in it.
+
+    Parameters
+    ----------
+    estimator : _BaseAutoencoder
+
+    Returns
+    -------
+    state : dict
+        Attribute name -> value; values are Python objects and numpy arrays.
+    """
+    state = dict(estimator.__dict__)
+    state.pop("_inference_cache", None)
+    if "module_" not in state:
+        return state
+    state["module_"] = _to_numpy_tree(dict(estimator.module_.state_dict()))
+    optimizer = estimator._optimizer
+    state["_optimizer"] = {
+        "name": _OPTIMIZER_NAMES[type(optimizer)],
+        "state_dict": _to_numpy_tree(optimizer.state_dict()),
+    }
+    generator = estimator._generator
+    state["_generator"] = {
+        "device": generator.device.type,
+        "state": generator.get_state().numpy().copy(),
+        "seed": generator.initial_seed(),
+    }
+    state["device_"] = str(estimator.device_)
+    tensors = sorted(key for key, value in state.items() if isinstance(value, torch.Tensor))
+    for key in tensors:
+        state[key] = _to_numpy_tree(state[key])
+    state[_TENSOR_ATTRIBUTES] = tensors
+    return state
+
+
+def restore_state(estimator, state):
+    """Set the estimator's attributes from :func:`plain_state`'s output.
+
+    The network, optimizer and generator are rebuilt on the fitted device if
+    it is available here, else on the CPU.
+
+    Raises
+    ------
+    ValueError
+        If the stored weights do not fit the network the parameters describe.
+    """
+    state = dict(state)
+    if "module_" not in state:
+        estimator.__dict__.update(state)
+        return
+    weights = state.pop("module_")
+    optimizer = state.pop("_optimizer")
+    generator_state = state.pop("_generator")
+    tensors = state.pop(_TENSOR_ATTRIBUTES)
+    device = available_device(torch.device(state.pop("device_")))
+    estimator.__dict__.update(state)
+    estimator.device_ = device
+    for key in tensors:
+        setattr(estimator, key, torch.from_numpy(np.array(state[key])).to(device))
+
+    generator = torch.Generator(device=device)
+    if generator_state["device"] == device.type:
+        generator.set_state(torch.from_numpy(np.array(generator_state["state"], dtype=np.uint8)))
+    else:
+        # A generator's state is device-specific: reseed from the same seed.
+        generator.manual_seed(int(generator_state["seed"]))
+    estimator._generator = generator
+
+    # The initial values are overwritten at once; a throwaway generator keeps
+    # the estimator's own stream where it was.
+    module = estimator._build_module(estimator.n_features_in_, torch.Generator(device=device))
+    try:
+        module.load_state_dict(_to_torch_tree(weights))
+    except RuntimeError as exc:
+        raise ValueError(
+            f"the stored weights do not match the network of {type(estimator).__name__} "
+            f"with these parameters: {exc}"
+        ) from None
+    module.eval()
+    estimator.module_ = module
+    estimator._optimizer = make_optimizer(
+        optimizer["name"], module, estimator.learning_rate_init, estimator.alpha
+    )
+    estimator._optimizer.load_state_dict(_to_torch_tree(optimizer["state_dict"]))
+    estimator._inference_cache = {}
+
+
+# ----------------------------------------------------------------------
+# Safe model files.
+
+
+def _encode(obj, arrays, path):
+    """JSON-ready form of ``obj``; numpy arrays move to ``arrays`` under a path-derived name."""
+    if isinstance(obj, np.ndarray):
+        if obj.dtype == object:
+            raise TypeError(f"cannot save {path}: object arrays are not supported")
+        arrays[path] = np.ascontiguousarray(obj)
+        return {"__array__": path}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_encode(v, arrays, f"{path}.{i}") for i, v in enumerate(obj)]}
+    if isinstance(obj, list):
+        return [_encode(v, arrays, f"{path}.{i}") for i, v in enumerate(obj)]
+    if isinstance(obj, dict):
+        if all(isinstance(key, str) for key in obj):
+            return {"__dict__": {k: _encode(v, arrays, f"{path}.{k}") for k, v in obj.items()}}
+        return {
+            "__items__": [
+                [_encode(k, arrays, f"{path}.k{i}"), _encode(v, arrays, f"{path}.{i}")]
+                for i, (k, v) in enumerate(obj.items())
+            ]
+        }
+    if isinstance(obj, np.random.RandomState):
+        return {"__random_state__": _encode(obj.get_state(), arrays, path)}
+    if isinstance(obj, torch.device):
+        return {"__device__": str(obj)}
+    raise TypeError(
+        f"cannot save {path}: values of type {type(obj).__name__} are not supported by "
+        "save(); pickle or skops.io can store them."
+    )
+
+
+def _decode(obj, arrays):
+    if isinstance(obj, list):
+        return [_decode(v, arrays) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    (tag, value), *rest = obj.items() if obj else [(None, None)]
+    if rest or tag is None:
+        raise ValueError(f"unexpected JSON object {obj!r}")
+    if tag == "__array__":
+        return arrays[value]
+    if tag == "__tuple__":
+        return tuple(_decode(v, arrays) for v in value)
+    if tag == "__dict__":
+        return {k: _decode(v, arrays) for k, v in value.items()}
+    if tag == "__items__":
+        return {_decode(k, arrays): _decode(v, arrays) for k, v in value}
+    if tag == "__random_state__":
+        rng = np.random.RandomState()
+        rng.set_state(_decode(value, arrays))
+        return rng
+    if tag == "__device__":
+        return torch.device(value)
+    raise ValueError(f"unknown tag {tag!r}")
+
+
+def _digest(header, arrays):
+    sha = hashlib.sha256(header.encode())
+    for name in sorted(arrays):
+        array = arrays[name]
+        sha.update(f"{name}|{array.dtype.str}|{array.shape}".encode())
+        sha.update(np.ascontiguousarray(array).tobytes())
+    return sha.hexdigest()
+
+
+def save(estimator, path):
+    """Write the estimator to one safetensors file at ``path``; see ``_BaseAutoencoder.save``."""
+    from safetensors.numpy import save_file
+
+    params = estimator.get_params(deep=False)
+    state = plain_state(estimator)
+    fitted = {key: value for key, value in state.items() if key not in params}
+    arrays = {}
+    header = json.dumps(
+        {
+            "class": type(estimator).__name__,
+            "params": _encode(params, arrays, "params"),
+            "state": _encode(fitted, arrays, "state"),
+        }
+    )
+    metadata = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "header": header,
+        "sha256": _digest(header, arrays),
+    }
+    # Written next to the target and renamed: an interrupted save leaves any
+    # earlier file at ``path`` intact.
+    path = os.fspath(path)
+    partial = f"{path}.partial"
+    save_file(arrays, partial, metadata=metadata)
+    os.replace(partial, path)
+
+
+def load(path):
+    """Load an estimator written by ``save``, without unpickling anything.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file written by :meth:`AutoencoderTransformer.save
+        <sklearn_ae.AutoencoderTransformer.save>` or
+        :meth:`VAETransformer.save <sklearn_ae.VAETransformer.save>`.
+
+    Returns
+    -------
+    estimator : AutoencoderTransformer or VAETransformer
+        The estimator, fitted if it was saved fitted, on its fitted device if
+        that is available here and on the CPU otherwise.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a complete, uncorrupted sklearn-ae model file, or
+        its parameters or tensor shapes do not match its class.
+
+    Examples
+    --------
+    >>> import numpy as np, os, tempfile
+    >>> from sklearn_ae import AutoencoderTransformer, load
+    >>> X = np.random.RandomState(0).normal(size=(50, 4))
+    >>> est = AutoencoderTransformer(hidden_layer_sizes=(), random_state=0).fit(X)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
+    >>> est.save(path)
+    >>> bool(np.array_equal(load(path).transform(X), est.transform(X)))
+    True
+    """
+    from safetensors import SafetensorError, safe_open
+
+    # Only the package's own classes can be loaded; imported here because
+    # they import this module.
+    from ._autoencoder import AutoencoderTransformer
+    from ._vae import VAETransformer
+
+    classes = {cls.__name__: cls for cls in (AutoencoderTransformer, VAETransformer)}
+
+    path = os.fspath(path)
+    try:
+        with safe_open(path, framework="np") as file:
+            metadata = file.metadata() or {}
+            arrays = {name: file.get_tensor(name) for name in file.keys()}
+    except (SafetensorError, OSError, UnicodeDecodeError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ValueError(
+            f"{path!r} is not a readable sklearn-ae model file (truncated, corrupted or "
+            f"another format): {exc}"
+        ) from None
+    if metadata.get("format") != FORMAT:
+        raise ValueError(f"{path!r} is not an sklearn-ae model file.")
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path!r} has format version {metadata.get('format_version')!r}; this version of "
+            f"sklearn-ae reads version {FORMAT_VERSION}."
+        )
+    header = metadata.get("header", "")
+    if metadata.get("sha256") != _digest(header, arrays):
+        raise ValueError(f"{path!r} is corrupted: its contents do not match their checksum.")
+    try:
+        content = json.loads(header)
+        cls = classes[content["class"]]
+        params = _decode(content["params"], arrays)
+        fitted = _decode(content["state"], arrays)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path!r} has an invalid header: {exc!r}") from None
+    estimator = cls()
+    expected = set(estimator.get_params(deep=False))
+    if set(params) != expected:
+        raise ValueError(
+            f"{path!r} does not match {cls.__name__}: parameters "
+            f"{sorted(set(params) ^ expected)} differ."
+        )
+    estimator.set_params(**params)
+    estimator._validate_params()
+    restore_state(estimator, fitted)
+    return estimator
