@@ -25,6 +25,7 @@ from sklearn.utils._param_validation import Interval, InvalidParameterError, Str
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._device import make_generator, resolve_device, to_numpy, to_tensor
+from ._losses import nan_to_neg_inf
 from ._modules import ACTIVATIONS
 from ._observation import OBSERVATIONS
 from ._persistence import plain_state, restore_state, save
@@ -552,7 +553,10 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             See the model class for the exact quantity.
         """
         X = self._validate_X(X)
-        return self._apply(X, self._score_standardized)
+        return self._apply(X, self._guarded_score)
+
+    def _guarded_score(self, module, xs, scale):
+        return nan_to_neg_inf(self._score_standardized(module, xs, scale))
 
     def score(self, X, y=None):
         """Mean of :meth:`score_samples` over X.

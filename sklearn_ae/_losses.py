@@ -66,3 +66,14 @@ def importance_weighted_bound(log_p_x_given_z, log_p_z, log_q_z):
     """IWAE bound ``log mean_k p(x, z_k) / q(z_k | x)`` over the first axis (the K draws)."""
     log_w = log_p_x_given_z + log_p_z - log_q_z
     return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
+
+
+def nan_to_neg_inf(log_density):
+    """Replace NaN log-densities by -inf.
+
+    A finite input far outside the training data can overflow the network
+    (``inf - inf`` in a layer), which leaves NaN where the density underflows
+    to zero. -inf is then the exact value in floating point, and is still a
+    valid lower bound.
+    """
+    return torch.where(torch.isnan(log_density), -torch.inf, log_density)

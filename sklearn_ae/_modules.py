@@ -14,6 +14,12 @@ import math
 import torch
 from torch import nn
 
+# Posterior log-variances are clamped to this range. The prior has variance 1,
+# so a posterior far wider is never useful, and exp(0.5 * log_var) of an
+# input far outside the training data would overflow a sample to inf (and the
+# decoder's inf - inf to NaN). The lower bound keeps the KL term's -log_var finite.
+LOG_VARIANCE_BOUNDS = (-30.0, 10.0)
+
 ACTIVATIONS = {
     "relu": nn.ReLU,
     "tanh": nn.Tanh,
@@ -159,9 +165,10 @@ class VariationalAutoencoder(nn.Module):
             self.log_noise_var = None
 
     def encode(self, x):
-        """Return the posterior mean and log-variance."""
+        """Return the posterior mean and log-variance (clamped to :data:`LOG_VARIANCE_BOUNDS`)."""
         out = self.encoder(x)
-        return out[..., : self.n_components], out[..., self.n_components :]
+        low, high = LOG_VARIANCE_BOUNDS
+        return out[..., : self.n_components], out[..., self.n_components :].clamp(low, high)
 
     def decode(self, z):
         return self.decoder(z)

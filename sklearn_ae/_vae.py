@@ -14,6 +14,7 @@ from ._losses import (
     elbo,
     importance_weighted_bound,
     kl_to_standard_normal,
+    nan_to_neg_inf,
     normal_log_density,
     standard_normal_log_density,
 )
@@ -492,7 +493,7 @@ class VAETransformer(_BaseAutoencoder):
             bound = importance_weighted_bound(
                 torch.cat(log_px_z), torch.cat(log_pz), torch.cat(log_qz)
             )
-            return bound - self._log_scale
+            return nan_to_neg_inf(bound - self._log_scale)
 
         return self._apply(X, iwae)
 

@@ -109,21 +109,6 @@ def test_unpickled_model_can_keep_training(cls, X_small):
     assert_allclose(restored.transform(X_small), est.transform(X_small), rtol=1e-6)
 
 
-@pytest.mark.parametrize("cls", ESTIMATORS)
-def test_gpu_model_pickles_to_cpu_tensors(cls, X_small, monkeypatch):
-    est = fitted(cls, X_small)
-    # Pretend the model was fitted on a GPU: the pickle must hold CPU tensors only
-    # and loading where CUDA is missing must land on the CPU.
-    est.device_ = torch.device("cuda", 0)
-    payload = pickle.dumps(est)
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    restored = pickle.loads(payload)
-    assert restored.device_ == torch.device("cpu")
-    assert all(p.device.type == "cpu" for p in restored.module_.parameters())
-    est.device_ = torch.device("cpu")
-    assert_array_equal(restored.transform(X_small), est.transform(X_small))
-
-
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("cls", ESTIMATORS)
 def test_cuda_fit_transform_and_load_on_cpu(cls, X_small, monkeypatch):

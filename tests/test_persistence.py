@@ -1,0 +1,292 @@
+"""Persistence: device-free pickles, safe model files (save/load) and skops."""
+
+import json
+import pickle
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_ae import AutoencoderTransformer, VAETransformer, load
+
+ESTIMATORS = [AutoencoderTransformer, VAETransformer]
+FAST = {"hidden_layer_sizes": (16,), "max_iter": 5, "tol": 0.0, "random_state": 0}
+
+
+@pytest.fixture(scope="module")
+def X():
+    return np.random.RandomState(0).normal(size=(80, 6))
+
+
+def _fit(cls, X, **params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return cls(**{**FAST, **params}).fit(X)
+
+
+def _outputs(est, X):
+    outputs = [est.transform(X), est.score_samples(X), est.inverse_transform(est.transform(X))]
+    outputs.append(est.transform(X.astype(np.float32)))
+    if isinstance(est, VAETransformer):
+        outputs.append(est.sample(4, random_state=0))
+    return outputs
+
+
+def _assert_same_outputs(a, b, X):
+    for left, right in zip(_outputs(a, X), _outputs(b, X)):
+        assert_array_equal(left, right)
+
+
+def _torch_objects(obj, path="state"):
+    """Paths of every torch object inside a nested structure."""
+    if isinstance(obj, (torch.Tensor, torch.nn.Module, torch.optim.Optimizer, torch.Generator)):
+        return [path]
+    if isinstance(obj, torch.device):
+        return [path]
+    if isinstance(obj, dict):
+        return [p for k, v in obj.items() for p in _torch_objects(v, f"{path}.{k}")]
+    if isinstance(obj, (list, tuple)):
+        return [p for i, v in enumerate(obj) for p in _torch_objects(v, f"{path}[{i}]")]
+    return []
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_pickled_state_holds_no_torch_object(cls, X):
+    # No tensor, module, optimizer or generator: a pickle made on a GPU holds
+    # no CUDA storage, and skops can vet every type.
+    est = _fit(cls, X)
+    state = est.__getstate__()
+    assert _torch_objects(state) == []
+    assert set(state["module_"]) == set(est.module_.state_dict())
+    assert state["_optimizer"]["state_dict"]["state"]  # Adam's moments travel too
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_model_pickled_on_a_missing_gpu_loads_on_the_cpu(cls, X, monkeypatch):
+    est = _fit(cls, X)
+    state = est.__getstate__()
+    state["device_"] = "cuda:0"
+    state["_generator"]["device"] = "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    restored = cls.__new__(cls)
+    restored.__setstate__(state)
+    assert restored.device_ == torch.device("cpu")
+    assert all(p.device.type == "cpu" for p in restored.module_.parameters())
+    # A CUDA generator's state cannot seed a CPU one: it restarts from its seed.
+    assert restored._generator.initial_seed() == est._generator.initial_seed()
+    assert_array_equal(restored.transform(X), est.transform(X))
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_pickle_round_trip_across_torch_thread_settings(cls, X):
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        est = _fit(cls, X)
+        payload = pickle.dumps(est)
+        torch.set_num_threads(1)
+        restored = pickle.loads(payload)
+    finally:
+        torch.set_num_threads(threads)
+    _assert_same_outputs(restored, est, X)
+
+
+_LOAD_IN_FRESH_PROCESS = textwrap.dedent(
+    """
+    import pickle, sys
+    import numpy as np
+    with open(sys.argv[1], "rb") as f:
+        est = pickle.load(f)
+    X = np.load(sys.argv[2])
+    np.save(sys.argv[3], est.transform(X))
+    """
+)
+
+
+def test_pickle_loads_in_a_fresh_process(X, tmp_path):
+    est = _fit(VAETransformer, X)
+    model, data, out = tmp_path / "m.pkl", tmp_path / "X.npy", tmp_path / "Z.npy"
+    model.write_bytes(pickle.dumps(est))
+    np.save(data, X)
+    subprocess.run(
+        [sys.executable, "-c", _LOAD_IN_FRESH_PROCESS, model, data, out], check=True
+    )
+    assert_array_equal(np.load(out), est.transform(X))
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_save_load_round_trip(cls, X, tmp_path):
+    est = _fit(cls, X, random_state=np.random.RandomState(1))
+    path = tmp_path / "model.safetensors"
+    est.save(path)
+    restored = load(path)
+    assert type(restored) is cls
+    _assert_same_outputs(restored, est, X)
+    assert restored.loss_curve_ == est.loss_curve_
+    assert restored.get_params().keys() == est.get_params().keys()
+    # Optimizer state and generator position travel: training continues identically.
+    est.partial_fit(X)
+    restored.partial_fit(X)
+    assert_allclose(restored.transform(X), est.transform(X), rtol=1e-6)
+
+
+def test_save_load_unfitted(tmp_path):
+    est = VAETransformer(n_components=3, hidden_layer_sizes=(7, 5), beta=0.5)
+    est.save(tmp_path / "m")
+    restored = load(tmp_path / "m")
+    assert restored.get_params() == est.get_params()
+    assert not hasattr(restored, "module_")
+
+
+def test_save_refuses_values_json_cannot_hold(tmp_path):
+    est = AutoencoderTransformer(hidden_layer_sizes=(4,), device=object())
+    with pytest.raises(TypeError, match="params.device"):
+        est.save(tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
+class _Payload:
+    """Unpickling this creates a marker file: proof that code ran."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_pickle_payload_is_refused_without_running_it(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(pickle.dumps(_Payload(str(marker))))
+    with pytest.raises(ValueError, match="not a readable sklearn-ae model file"):
+        load(path)
+    assert not marker.exists()
+    # torch.save writes a zip of pickles: refused too.
+    torch.save({"x": _Payload(str(marker))}, path)
+    with pytest.raises(ValueError, match="sklearn-ae model file"):
+        load(path)
+    assert not marker.exists()
+
+
+@pytest.fixture
+def saved(X, tmp_path):
+    path = tmp_path / "model.safetensors"
+    _fit(AutoencoderTransformer, X).save(path)
+    return path
+
+
+def test_truncated_file_is_refused(saved):
+    data = saved.read_bytes()
+    for size in (0, 7, len(data) // 2, len(data) - 1):
+        saved.write_bytes(data[:size])
+        with pytest.raises(ValueError, match="not a readable sklearn-ae model file"):
+            load(saved)
+
+
+def test_corrupted_weights_are_refused(saved):
+    data = bytearray(saved.read_bytes())
+    data[-3] ^= 0xFF  # inside the last tensor's bytes
+    saved.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="corrupted"):
+        load(saved)
+
+
+def _rewrite_header(path, edit):
+    """Rewrite a saved file's JSON header with ``edit`` and a matching checksum."""
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    from sklearn_ae._persistence import _digest
+
+    with safe_open(str(path), framework="np") as f:
+        metadata = f.metadata()
+        arrays = {k: f.get_tensor(k) for k in f.keys()}
+    header = json.loads(metadata["header"])
+    edit(header, arrays)
+    metadata["header"] = json.dumps(header)
+    metadata["sha256"] = _digest(metadata["header"], arrays)
+    save_file(arrays, str(path), metadata=metadata)
+
+
+def test_parameters_that_do_not_match_the_class_are_refused(saved):
+    _rewrite_header(saved, lambda h, a: h["params"]["__dict__"].pop("activation"))
+    with pytest.raises(ValueError, match="activation"):
+        load(saved)
+
+
+def test_invalid_parameter_values_are_refused(saved):
+    def edit(header, arrays):
+        header["params"]["__dict__"]["activation"] = "sinusoid"
+
+    _rewrite_header(saved, edit)
+    with pytest.raises(ValueError, match="activation"):
+        load(saved)
+
+
+def test_tensor_shapes_that_do_not_match_are_refused(saved):
+    def edit(header, arrays):
+        name = header["state"]["__dict__"]["module_"]["__dict__"]["encoder.linear.weight"]
+        arrays[name["__array__"]] = arrays[name["__array__"]][:, :-1].copy()
+
+    _rewrite_header(saved, edit)
+    with pytest.raises(ValueError, match="do not match the network"):
+        load(saved)
+
+
+def test_unknown_class_is_refused(saved):
+    _rewrite_header(saved, lambda h, a: h.update({"class": "os.system"}))
+    with pytest.raises(ValueError, match="invalid header"):
+        load(saved)
+
+
+def test_saved_gpu_model_loads_on_the_cpu(saved, X, monkeypatch):
+    reference = load(saved).transform(X)
+
+    def edit(header, arrays):
+        state = header["state"]["__dict__"]
+        state["device_"] = "cuda:0"
+        state["_generator"]["__dict__"]["device"] = "cuda"
+
+    _rewrite_header(saved, edit)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    restored = load(saved)
+    assert restored.device_ == torch.device("cpu")
+    assert_array_equal(restored.transform(X), reference)
+
+
+def test_failed_save_keeps_the_previous_file(saved, X, monkeypatch):
+    before = saved.read_bytes()
+    import safetensors.numpy
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(safetensors.numpy, "save_file", broken)
+    with pytest.raises(OSError, match="disk full"):
+        _fit(AutoencoderTransformer, X, random_state=5).save(saved)
+    assert saved.read_bytes() == before
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_skops_round_trip_of_estimator_and_pipeline(cls, X):
+    sio = pytest.importorskip("skops.io")
+    est = _fit(cls, X)
+    pipe = make_pipeline(StandardScaler(), cls(**FAST))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pipe.fit(X)
+    for model in (est, pipe):
+        data = sio.dumps(model)
+        untrusted = sio.get_untrusted_types(data=data)
+        assert untrusted == [f"{cls.__module__}.{cls.__name__}"]
+        restored = sio.loads(data, trusted=untrusted)
+        assert_array_equal(restored.transform(X), model.transform(X))
