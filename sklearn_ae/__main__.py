@@ -2,7 +2,7 @@
 
 import sys
 
-from ._demo import main
+from ._cli import main
 
 __all__ = ["main"]
 

@@ -43,6 +43,22 @@ class AutoencoderTransformer(_BaseAutoencoder):
             "identity"}, default="relu"
         Nonlinearity between the layers of the residual branches.
 
+    encoder : callable, default=None
+        ``None`` gives the encoder the default nonlinear branch, an MLP of
+        ``hidden_layer_sizes``. A callable ``encoder(n_inputs, n_outputs)``
+        returning a ``torch.nn.Module`` (a module class works) supplies the
+        branch instead, e.g. a convolutional network for images: it is called
+        as ``encoder(n_features, n_components)`` and maps float32 batches of
+        shape ``(batch, n_features)``, standardized for the squared error, to
+        ``(batch, n_components)``. Its output is added to the linear path
+        through a learned per-output gate that starts at 0 with
+        ``init="linear"``, so training still starts at PCA.
+
+    decoder : callable, default=None
+        The same for the decoder: called as ``decoder(n_components,
+        n_features)``, mapping codes (in units of the principal components'
+        standard deviations) to the decoder's output before its link.
+
     init : {"linear", "random"}, default="linear"
         ``"linear"`` starts from PCA fitted on the training data (computed
         from the covariance matrix, one chunked pass over X, then an
@@ -220,6 +236,8 @@ class AutoencoderTransformer(_BaseAutoencoder):
         *,
         hidden_layer_sizes=(128, 64),
         activation="relu",
+        encoder=None,
+        decoder=None,
         init="linear",
         loss="squared_error",
         batch_size="auto",
@@ -241,6 +259,8 @@ class AutoencoderTransformer(_BaseAutoencoder):
             n_components,
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
+            encoder=encoder,
+            decoder=decoder,
             init=init,
             batch_size=batch_size,
             optimizer=optimizer,
@@ -264,8 +284,17 @@ class AutoencoderTransformer(_BaseAutoencoder):
         return "loss", self.loss
 
     def _build_module(self, n_features, generator):
+        encoder_branch, decoder_branch = self._user_branches(
+            n_features, self.n_components_, generator
+        )
         return Autoencoder(
-            n_features, self.n_components_, self._hidden_layer_sizes, self._activation, generator
+            n_features,
+            self.n_components_,
+            self._hidden_layer_sizes,
+            self._activation,
+            generator,
+            encoder_branch=encoder_branch,
+            decoder_branch=decoder_branch,
         )
 
     def _start_linear(self, module, mean, covariance):

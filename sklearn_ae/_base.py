@@ -22,11 +22,12 @@ from sklearn.base import (
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils._set_output import ADAPTERS_MANAGER, _get_output_config
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._device import make_generator, resolve_device, to_numpy, to_tensor
 from ._losses import nan_to_neg_inf
-from ._modules import ACTIVATIONS
+from ._modules import ACTIVATIONS, user_module
 from ._observation import OBSERVATIONS
 from ._persistence import plain_state, restore_state, save
 from ._scaling import column_moments, standard_scale, standardized_tensor
@@ -50,6 +51,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "hidden_layer_sizes": ["array-like"],
         "activation": [StrOptions(set(ACTIVATIONS))],
+        "encoder": [None, callable],
+        "decoder": [None, callable],
         "init": [StrOptions({"linear", "random"})],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "optimizer": [StrOptions({"adam", "adamw", "sgd"})],
@@ -73,6 +76,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         *,
         hidden_layer_sizes=(128, 64),
         activation="relu",
+        encoder=None,
+        decoder=None,
         init="linear",
         batch_size="auto",
         optimizer="adam",
@@ -92,6 +97,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
+        self.encoder = encoder
+        self.decoder = decoder
         self.init = init
         self.batch_size = batch_size
         self.optimizer = optimizer
@@ -128,6 +135,15 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     @abstractmethod
     def _build_module(self, n_features, generator):
         """Return the freshly initialised ``nn.Module`` (with ``encoder``/``decoder``)."""
+
+    def _user_branches(self, n_features, n_encoder_outputs, generator):
+        """The user's encoder and decoder branches, None where the default MLP serves."""
+        encoder, decoder = self._branch_factories
+        if encoder is not None:
+            encoder = user_module(encoder, n_features, n_encoder_outputs, generator, "encoder")
+        if decoder is not None:
+            decoder = user_module(decoder, self.n_components_, n_features, generator, "decoder")
+        return encoder, decoder
 
     @abstractmethod
     def _start_linear(self, module, mean, covariance):
@@ -261,6 +277,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             # load) must not follow parameters changed since.
             self._hidden_layer_sizes = hidden
             self._activation = self.activation
+            self._branch_factories = (self.encoder, self.decoder)
             linear_start = self.init == "linear"
             mean, moment = column_moments(X, covariance=linear_start)
             variance = np.diag(moment).copy() if linear_start else moment
@@ -522,13 +539,33 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         Returns
         -------
         X_original : ndarray of shape (n_samples, n_features)
-            Reconstructions in the original units of the training data.
+            Reconstructions in the original units of the training data. With
+            ``set_output(transform="pandas")`` (or ``"polars"``) a DataFrame
+            whose columns are ``feature_names_in_`` (``x0, x1, ...`` when fitted
+            without names).
         """
         check_is_fitted(self)
         Z = self._check_latent(X)
-        return self._batched(
+        X_original = self._batched(
             Z, lambda module, z, mean, scale: self._decode(module, z) * scale + mean
         )
+        return self._with_input_columns(X_original, X)
+
+    def _with_input_columns(self, X_original, Z):
+        """Wrap reconstructions as ``set_output`` asks, with the input's column names.
+
+        scikit-learn's ``set_output`` wraps ``transform`` only, and with the
+        output names; a reconstruction has the feature names the estimator
+        was fitted with.
+        """
+        container = _get_output_config("transform", self)["dense"]
+        if container == "default":
+            return X_original
+        columns = getattr(self, "feature_names_in_", None)
+        if columns is None:
+            columns = [f"x{i}" for i in range(self.n_features_in_)]
+        adapter = ADAPTERS_MANAGER.adapters[container]
+        return adapter.create_container(X_original, Z, columns=list(columns))
 
     def _check_latent(self, Z):
         Z = check_array(Z, dtype=[np.float64, np.float32], input_name="Z")
@@ -600,6 +637,30 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.input_tags.allow_nan = False
         return tags
+
+    def to_onnx(self, path=None, *, target_opset=None):
+        """Export :meth:`transform` as an ONNX model (raw X in, standardization inside).
+
+        A thin convenience over the skl2onnx converter that
+        :func:`sklearn_ae.register_onnx_converters` registers, which also
+        converts whole pipelines. Needs ``pip install "sklearn-ae[onnx]"``.
+
+        Parameters
+        ----------
+        path : str or path-like, default=None
+            Where to write the model; None writes nothing.
+        target_opset : int, default=None
+            ONNX opset; None takes the newest that skl2onnx supports.
+
+        Returns
+        -------
+        model : onnx.ModelProto
+            Input ``"X"`` (float32, any number of rows), output ``"Z"``.
+        """
+        # Imported here: _export imports the estimator classes.
+        from ._export import to_onnx
+
+        return to_onnx(self, path, target_opset=target_opset)
 
     def save(self, path):
         """Write the estimator to a safe model file, without pickle.

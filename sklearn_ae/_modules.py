@@ -67,42 +67,118 @@ def mlp(layer_sizes, activation, generator):
     return nn.Sequential(*layers)
 
 
-class ResidualMap(nn.Module):
-    """``y = linear(x) + residual(x)``: an affine path plus an MLP branch.
+def user_module(factory, n_in, n_out, generator, name):
+    """Build a user's branch module ``factory(n_in, n_out)`` and check it.
 
-    With no hidden layers there is no branch and the map is affine.
+    The factory's own initialisation draws from torch's global generator; it
+    runs under :func:`torch.random.fork_rng` seeded from ``generator``, so the
+    network is reproducible from the estimator's ``random_state`` and the
+    global state is left as it was.
+
+    Parameters
+    ----------
+    factory : callable
+        ``factory(n_in, n_out) -> torch.nn.Module``; a module class works.
+    n_in, n_out : int
+    generator : torch.Generator
+        Seeds the initialisation; fixes the device.
+    name : str
+        The estimator parameter it came from, for error messages.
+
+    Returns
+    -------
+    torch.nn.Module
+        On the generator's device, mapping ``(batch, n_in)`` float32 tensors
+        to ``(batch, n_out)``.
+
+    Raises
+    ------
+    TypeError
+        If the factory does not return a ``torch.nn.Module``.
+    ValueError
+        If the module fails on, or gives the wrong shape for, a small batch.
+    """
+    seed = int(torch.randint(2**31 - 1, (1,), generator=generator, device=generator.device))
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        module = factory(n_in, n_out)
+    if not isinstance(module, nn.Module):
+        raise TypeError(
+            f"{name}({n_in}, {n_out}) must return a torch.nn.Module; got "
+            f"{type(module).__name__}."
+        )
+    module = module.to(generator.device)
+    probe = torch.zeros(2, n_in, device=generator.device)
+    module.eval()
+    try:
+        with torch.no_grad():
+            shape = tuple(module(probe).shape)
+    except Exception as exc:
+        raise ValueError(
+            f"the {name} module failed on a float32 batch of shape (2, {n_in}): {exc}"
+        ) from exc
+    module.train()
+    if shape != (2, n_out):
+        raise ValueError(
+            f"the {name} module maps a batch of shape (2, {n_in}) to {shape}; it must give "
+            f"(2, {n_out}), i.e. {name}(n_inputs, n_outputs) maps (batch, n_inputs) to "
+            "(batch, n_outputs)."
+        )
+    return module
+
+
+class ResidualMap(nn.Module):
+    """``y = linear(x) + residual(x)``: an affine path plus a nonlinear branch.
+
+    The branch is an MLP of ``hidden_layer_sizes`` (none when that is empty:
+    the map is affine) or a user's module. A user's module cannot be zeroed
+    layer by layer to start at the linear model, so its output is scaled by a
+    learned per-output ``gate`` (as in ReZero, Bachlechner et al., 2020): 0 at
+    the linear start, 1 otherwise; its gradient is nonzero from the first step
+    whenever the branch's output is.
 
     Parameters
     ----------
     n_in, n_out : int
     hidden_layer_sizes : sequence of int
-        Hidden widths of the residual branch; empty for none.
+        Hidden widths of the MLP branch; empty for none. Ignored with ``branch``.
     activation : str
     generator : torch.Generator
+    branch : torch.nn.Module, default=None
+        A user's branch, mapping ``(batch, n_in)`` to ``(batch, n_out)``.
     """
 
-    def __init__(self, n_in, n_out, hidden_layer_sizes, activation, generator):
+    def __init__(self, n_in, n_out, hidden_layer_sizes, activation, generator, branch=None):
         super().__init__()
         self.linear = _linear(n_in, n_out, generator)
-        hidden = list(hidden_layer_sizes)
-        self.residual = mlp([n_in, *hidden, n_out], activation, generator) if hidden else None
+        if branch is not None:
+            self.residual = branch
+            self.gate = nn.Parameter(torch.ones(n_out, device=generator.device))
+        else:
+            hidden = list(hidden_layer_sizes)
+            self.residual = mlp([n_in, *hidden, n_out], activation, generator) if hidden else None
+            self.gate = None
 
     def forward(self, x):
         out = self.linear(x)
         if self.residual is not None:
-            out = out + self.residual(x)
+            branch = self.residual(x)
+            out = out + (branch if self.gate is None else self.gate * branch)
         return out
 
     @torch.no_grad()
     def start_at(self, weight, bias):
         """Set the affine path to ``x @ weight.T + bias`` and the branch's output to zero.
 
-        Only the branch's last layer is zeroed: its earlier layers keep their
-        random weights, so the branch's gradient is nonzero from the first step.
+        Only the MLP branch's last layer (or a user branch's gate) is zeroed:
+        the earlier layers keep their random weights, so the branch's gradient
+        is nonzero from the first step.
         """
         self.linear.weight.copy_(torch.as_tensor(weight, dtype=self.linear.weight.dtype))
         self.linear.bias.copy_(torch.as_tensor(bias, dtype=self.linear.bias.dtype))
-        if self.residual is not None:
+        if self.gate is not None:
+            self.gate.zero_()
+        elif self.residual is not None:
             self.residual[-1].weight.zero_()
             self.residual[-1].bias.zero_()
 
@@ -110,7 +186,7 @@ class ResidualMap(nn.Module):
 class Autoencoder(nn.Module):
     """Deterministic autoencoder ``x -> z = encode(x) -> decode(z)``.
 
-    The decoder's branch mirrors the encoder's hidden widths and returns an
+    The decoder's MLP branch mirrors the encoder's hidden widths and returns an
     unbounded output (the reconstruction, or logits for a Bernoulli loss).
     Internally the code is in units of ``latent_scale`` (a fixed buffer; with
     the linear start, the standard deviations of the principal components),
@@ -118,11 +194,24 @@ class Autoencoder(nn.Module):
     PCA's.
     """
 
-    def __init__(self, n_features, n_components, hidden_layer_sizes, activation, generator):
+    def __init__(
+        self,
+        n_features,
+        n_components,
+        hidden_layer_sizes,
+        activation,
+        generator,
+        encoder_branch=None,
+        decoder_branch=None,
+    ):
         super().__init__()
         hidden = list(hidden_layer_sizes)
-        self.encoder = ResidualMap(n_features, n_components, hidden, activation, generator)
-        self.decoder = ResidualMap(n_components, n_features, hidden[::-1], activation, generator)
+        self.encoder = ResidualMap(
+            n_features, n_components, hidden, activation, generator, encoder_branch
+        )
+        self.decoder = ResidualMap(
+            n_components, n_features, hidden[::-1], activation, generator, decoder_branch
+        )
         self.register_buffer("latent_scale", torch.ones(n_components, device=generator.device))
 
     def encode(self, x):
@@ -152,12 +241,18 @@ class VariationalAutoencoder(nn.Module):
         generator,
         gaussian_noise,
         noise_floor,
+        encoder_branch=None,
+        decoder_branch=None,
     ):
         super().__init__()
         hidden = list(hidden_layer_sizes)
         self.n_components = n_components
-        self.encoder = ResidualMap(n_features, 2 * n_components, hidden, activation, generator)
-        self.decoder = ResidualMap(n_components, n_features, hidden[::-1], activation, generator)
+        self.encoder = ResidualMap(
+            n_features, 2 * n_components, hidden, activation, generator, encoder_branch
+        )
+        self.decoder = ResidualMap(
+            n_components, n_features, hidden[::-1], activation, generator, decoder_branch
+        )
         self.noise_floor = noise_floor
         if gaussian_noise:
             self.log_noise_var = nn.Parameter(torch.zeros(n_features, device=generator.device))

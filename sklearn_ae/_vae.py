@@ -72,6 +72,23 @@ class VAETransformer(_BaseAutoencoder):
             "identity"}, default="relu"
         Nonlinearity between the layers of the residual branches.
 
+    encoder : callable, default=None
+        ``None`` gives the encoder the default nonlinear branch, an MLP of
+        ``hidden_layer_sizes``. A callable ``encoder(n_inputs, n_outputs)``
+        returning a ``torch.nn.Module`` (a module class works) supplies the
+        branch instead, e.g. a convolutional network for images: it is called
+        as ``encoder(n_features, 2 * n_components)`` and maps float32 batches
+        of shape ``(batch, n_features)``, standardized for the Gaussian
+        likelihood, to ``(batch, 2 * n_components)``: the posterior means, then
+        the log-variances. Its output is added to the linear path through a
+        learned per-output gate that starts at 0 with ``init="linear"``, so
+        training still starts at factor analysis.
+
+    decoder : callable, default=None
+        The same for the decoder: called as ``decoder(n_components,
+        n_features)``, mapping latent codes to the decoder's output before
+        its link (the mean, or the Bernoulli logits).
+
     init : {"linear", "random"}, default="linear"
         ``"linear"`` starts from factor analysis of the training data
         (computed from the covariance matrix: one chunked pass over X, then
@@ -266,6 +283,8 @@ class VAETransformer(_BaseAutoencoder):
         *,
         hidden_layer_sizes=(128, 64),
         activation="relu",
+        encoder=None,
+        decoder=None,
         init="linear",
         likelihood="gaussian",
         beta=1.0,
@@ -288,6 +307,8 @@ class VAETransformer(_BaseAutoencoder):
             n_components,
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
+            encoder=encoder,
+            decoder=decoder,
             init=init,
             batch_size=batch_size,
             optimizer=optimizer,
@@ -318,6 +339,9 @@ class VAETransformer(_BaseAutoencoder):
         return "likelihood", self.likelihood
 
     def _build_module(self, n_features, generator):
+        encoder_branch, decoder_branch = self._user_branches(
+            n_features, 2 * self.n_components_, generator
+        )
         return VariationalAutoencoder(
             n_features,
             self.n_components_,
@@ -326,6 +350,8 @@ class VAETransformer(_BaseAutoencoder):
             generator,
             gaussian_noise=self._observation.name == "gaussian",
             noise_floor=_NOISE_FLOOR,
+            encoder_branch=encoder_branch,
+            decoder_branch=decoder_branch,
         )
 
     def _start_linear(self, module, mean, covariance):

@@ -8,20 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-import sklearn_ae
 from sklearn_ae.__main__ import main
-from sklearn_ae._demo import MATPLOTLIB_MISSING, format_table
+from sklearn_ae._cli._arguments import build_parser, parse_args
+from sklearn_ae._cli._report import MATPLOTLIB_MISSING, format_table
 
 FAST = ["--max-iter", "3", "--device", "cpu", "--no-plot"]
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
-
-
-def _vae_importable():
-    try:
-        from sklearn_ae import VAETransformer  # noqa: F401
-    except Exception:
-        return False
-    return True
 
 
 def _table_rows(out, first_header):
@@ -65,24 +57,11 @@ def test_digits_tables(capsys):
     density = _table_rows(out, "model")
     assert [row[0] for row in density[:2]] == ["PCA(8)", "FactorAnalysis(8)"]
     assert "dequantized digits" in out
-    if _vae_importable():
-        assert "VAETransformer" in methods
-        vae_rows = {row[1]: float(row[2]) for row in density if row[0] == "VAETransformer(8)"}
-        assert len(vae_rows) == 3
-        assert all(np.isfinite(v) for v in vae_rows.values())
-        assert vae_rows["KL(posterior, prior), last train epoch"] >= 0
-    else:
-        assert "VAETransformer unavailable" in out
-
-
-def test_vae_unavailable_is_reported(capsys, monkeypatch):
-    # `from sklearn_ae import VAETransformer` fails when the name is missing.
-    monkeypatch.delattr(sklearn_ae, "VAETransformer", raising=False)
-    out = _run(capsys, "--n-components", "2")
-    assert "VAETransformer unavailable: ImportError" in out
-    assert "| VAETransformer" not in out
-    assert "AutoencoderTransformer" in out
-    assert [row[0] for row in _table_rows(out, "model")] == ["PCA(8)", "FactorAnalysis(8)"]
+    assert methods[2] == "VAETransformer"
+    vae_rows = {row[1]: float(row[2]) for row in density if row[0] == "VAETransformer(8)"}
+    assert len(vae_rows) == 3
+    assert all(np.isfinite(v) for v in vae_rows.values())
+    assert vae_rows["KL(posterior, prior), last train epoch"] >= 0
 
 
 def test_no_vae(capsys):
@@ -211,15 +190,39 @@ def test_too_many_components(capsys, tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--device", "tpu"], "--device"),
-        (["--seed", "-1"], "--seed"),
-        (["--max-iter", "0"], "--max-iter"),
-        (["--n-components", "0"], "--n-components"),
-        (["--threads", "0"], "--threads"),
+        (["--device", "tpu"], "argument --device: device='tpu' is not a valid torch device"),
+        (["--seed", "-1"], "argument --seed: must be between 0 and 2**32 - 1, got -1"),
+        (["--seed", str(2**32)], "argument --seed: must be between 0 and 2**32 - 1"),
+        (["--max-iter", "0"], "argument --max-iter: must be at least 1, got 0"),
+        (["--max-iter", "1.5"], "argument --max-iter: expected an integer, got '1.5'"),
+        (["--n-components", "2", "0"], "argument --n-components: must be at least 1, got 0"),
+        (["--threads", "0"], "argument --threads: must be at least 1, got 0"),
     ],
 )
 def test_bad_options(capsys, args, message):
+    # argparse rejects these while parsing, before any data are loaded.
     assert message in _error(capsys, *args)
+
+
+@pytest.mark.parametrize(
+    "argv, max_iter, n_components, explicit",
+    [
+        ([], 200, [2, 8, 16], False),
+        (["--quick"], 20, [2, 8], False),
+        (["--quick", "--max-iter", "5", "--n-components", "8", "2", "8"], 5, [8, 2], True),
+    ],
+)
+def test_parse_args_defaults(argv, max_iter, n_components, explicit):
+    args = parse_args(build_parser(), argv)
+    assert args.max_iter == max_iter
+    # Repeated dimensions are fitted once, in the order first given.
+    assert args.n_components == n_components
+    assert args.explicit_n_components is explicit
+
+
+def test_device_is_resolved():
+    args = parse_args(build_parser(), ["--device", "cpu"])
+    assert args.device == torch.device("cpu")
 
 
 def test_help(capsys):

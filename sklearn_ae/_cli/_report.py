@@ -1,0 +1,312 @@
+"""The demo's report: the comparisons as markdown tables, and the plot of 2-D codes."""
+
+import time
+import warnings
+
+import numpy as np
+import torch
+from sklearn.decomposition import PCA, FactorAnalysis
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import mean_squared_error
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from .. import AutoencoderTransformer, VAETransformer, __version__
+
+DENSITY_N_COMPONENTS = 8
+IWAE_SAMPLES = 100
+MATPLOTLIB_MISSING = "matplotlib not installed: skipping the plot (pip install 'sklearn-ae[plot]')"
+
+
+def print_report(args, data, n_components, notes):
+    """Fit every model and print the header, both tables and the plot's fate.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        From :func:`sklearn_ae._cli._arguments.parse_args`.
+    data : sklearn_ae._cli._data.Dataset
+    n_components : list of int
+        Latent dimensions of the reconstruction table, all fitting ``data``.
+    notes : list of str
+        Lines printed under the header.
+    """
+    common = {"max_iter": args.max_iter, "random_state": args.seed, "device": args.device}
+    print(
+        f"sklearn-ae {__version__} | torch {torch.__version__} | device {args.device} | "
+        f"{torch.get_num_threads()} torch threads | max_iter {args.max_iter} | seed {args.seed}"
+    )
+    print(f"Data: {data.description}")
+    for note in notes:
+        print(note)
+
+    print("\nHeld-out reconstruction (mean squared error per feature; lower is better)\n")
+    table, codes = reconstruction_table(data, n_components, common, with_vae=not args.no_vae)
+    print(table)
+    print(
+        "\n'*' after the epochs: training stopped at max_iter, before the tol criterion "
+        "was met (ConvergenceWarning suppressed)."
+    )
+
+    d_density = min(DENSITY_N_COMPONENTS, data.max_n_components)
+    print(
+        f"\nHeld-out log-likelihood, d={d_density}, on {data.density_description} "
+        "(nats per sample; higher is better)\n"
+    )
+    table, problems = density_table(data, d_density, common, with_vae=not args.no_vae)
+    print(table)
+    if problems:
+        print()
+        print("\n".join(problems))
+    print(
+        "\nELBO = E_q[log p(x|z)] - KL <= log p(x); the IWAE bound tightens it. PCA and "
+        "FactorAnalysis give exact log-likelihoods of linear-Gaussian models."
+    )
+
+    if not args.no_plot:
+        print()
+        if not codes:
+            print("No 2-D models in --n-components: skipping the plot.")
+        elif plot_latents(args.plot, codes, data.y_test):
+            print(f"Plot of the 2-D latent spaces written to {args.plot}")
+        else:
+            print(MATPLOTLIB_MISSING)
+
+
+# ----------------------------------------------------------------------
+# Tables.
+
+
+def format_table(headers, rows, align):
+    """A markdown table with aligned columns.
+
+    Parameters
+    ----------
+    headers : list of str
+    rows : list of list
+        Cells are converted with ``str``.
+    align : str
+        One ``l`` (left) or ``r`` (right) per column.
+
+    Returns
+    -------
+    str
+    """
+    cells = [list(headers)] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row):
+        padded = (c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(row, widths, align))
+        return "| " + " | ".join(padded) + " |"
+
+    rule = "|".join(
+        "-" * (w + 1) + ":" if a == "r" else ":" + "-" * (w + 1) for w, a in zip(widths, align)
+    )
+    return "\n".join([line(cells[0]), f"|{rule}|"] + [line(row) for row in cells[1:]])
+
+
+def _models(d, common, *, with_vae):
+    models = [
+        ("PCA", PCA(d, random_state=common["random_state"])),
+        ("AutoencoderTransformer", AutoencoderTransformer(d, **common)),
+    ]
+    if with_vae:
+        models.append(("VAETransformer", VAETransformer(d, **common)))
+    return models
+
+
+def _fit_timed(estimator, X):
+    with warnings.catch_warnings():
+        # Short runs (--quick, --max-iter) stop at max_iter by design; the
+        # epochs column reports it instead.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = time.perf_counter()
+        estimator.fit(X)
+        return time.perf_counter() - start
+
+
+def _epochs(estimator):
+    n_iter = getattr(estimator, "n_iter_", None)
+    if n_iter is None:
+        return "-"
+    return f"{n_iter}*" if n_iter >= estimator.max_iter else str(n_iter)
+
+
+def _accuracy(Z_train, y_train, Z_test, y_test):
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(Z_train, y_train)
+    return clf.score(Z_test, y_test)
+
+
+def reconstruction_table(data, n_components, common, *, with_vae):
+    """Fit PCA and the estimators at every latent dimension.
+
+    Parameters
+    ----------
+    data : sklearn_ae._cli._data.Dataset
+    n_components : list of int
+    common : dict
+        ``max_iter``, ``random_state`` and ``device`` of the estimators.
+    with_vae : bool
+        Whether :class:`~sklearn_ae.VAETransformer` has rows.
+
+    Returns
+    -------
+    table : str
+        Markdown; the accuracy column only when ``data`` has labels.
+    codes : dict of str to ndarray
+        Test-set codes of the 2-D models, by model name.
+    """
+    labelled = data.y_train is not None
+    rows, codes = [], {}
+    for d in n_components:
+        pca_mse = None
+        for name, model in _models(d, common, with_vae=with_vae):
+            seconds = _fit_timed(model, data.X_train)
+            Z_test = model.transform(data.X_test)
+            mse = mean_squared_error(data.X_test, model.inverse_transform(Z_test))
+            if pca_mse is None:
+                pca_mse = mse
+            row = [d, name, f"{mse:.5f}", f"{mse / pca_mse:.3f}" if pca_mse > 0 else "-"]
+            if labelled:
+                Z_train = model.transform(data.X_train)
+                row.append(f"{_accuracy(Z_train, data.y_train, Z_test, data.y_test):.3f}")
+            rows.append(row + [f"{seconds:.2f}", _epochs(model)])
+            if d == 2:
+                codes[name] = Z_test
+    headers = ["d", "method", "test MSE", "MSE / PCA"]
+    if labelled:
+        headers.append("LogReg accuracy")
+    headers += ["fit time (s)", "epochs"]
+    return format_table(headers, rows, "rl" + "r" * (len(headers) - 2)), codes
+
+
+def density_table(data, n_components, common, *, with_vae):
+    """Held-out log-likelihoods (nats per sample) of PCA, FactorAnalysis and the VAE.
+
+    Parameters
+    ----------
+    data : sklearn_ae._cli._data.Dataset
+    n_components : int
+    common : dict
+        ``max_iter``, ``random_state`` and ``device`` of the VAE.
+    with_vae : bool
+
+    Returns
+    -------
+    table : str
+        Markdown.
+    problems : list of str
+        Why a linear model has no score, one line each.
+    """
+    X_train, X_test = data.X_density_train, data.X_density_test
+    seed = common["random_state"]
+    rows, problems = [], []
+    for name, model, quantity in [
+        ("PCA", PCA(n_components, random_state=seed), "log p(x), probabilistic PCA"),
+        ("FactorAnalysis", FactorAnalysis(n_components, random_state=seed), "log p(x)"),
+    ]:
+        name = f"{name}({n_components})"
+        seconds = _fit_timed(model, X_train)
+        value, problem = _linear_model_score(model, X_test)
+        if problem is not None:
+            problems.append(f"{name}: no score, {problem}")
+        rows.append([name, quantity, value, seconds, "-"])
+    if with_vae:
+        name = f"VAETransformer({n_components})"
+        vae = VAETransformer(n_components, **common)
+        seconds = _fit_timed(vae, X_train)
+        epochs = _epochs(vae)
+        rows.append([name, "ELBO (score)", vae.score(X_test), seconds, epochs])
+        start = time.perf_counter()
+        ll = vae.log_likelihood(X_test, n_samples=IWAE_SAMPLES, random_state=seed)
+        seconds = time.perf_counter() - start
+        quantity = f"log p(x), IWAE bound, {IWAE_SAMPLES} samples"
+        rows.append([name, quantity, np.mean(ll), seconds, epochs])
+        # Markdown tables cannot hold a bare "|", hence no q(z|x) here.
+        rows.append(
+            [name, "KL(posterior, prior), last train epoch", vae.kl_curve_[-1], None, epochs]
+        )
+    rows = [
+        [
+            model,
+            quantity,
+            "n/a" if value is None else f"{value:.2f}",
+            "" if seconds is None else f"{seconds:.2f}",
+            epochs,
+        ]
+        for model, quantity, value, seconds, epochs in rows
+    ]
+    headers = ["model", "quantity", "nats / sample", "time (s)", "epochs"]
+    return format_table(headers, rows, "llrrr"), problems
+
+
+def _linear_model_score(model, X):
+    """``model.score(X)``, or None and why when the fitted Gaussian is degenerate.
+
+    A user's data can make the covariance singular (a constant column with
+    ``n_components == n_features``); that is a fact about the data to report,
+    not a reason to stop the demo.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            value = model.score(X)
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            return None, f"{type(exc).__name__}: {exc}".splitlines()[0]
+    if caught:
+        return None, f"{caught[0].category.__name__}: {caught[0].message}".splitlines()[0]
+    if not np.isfinite(value):
+        return None, f"the log-likelihood is {value}"
+    return value, None
+
+
+# ----------------------------------------------------------------------
+# Plot.
+
+
+def plot_latents(path, codes, labels):
+    """Save the 2-D test-set codes of each model side by side.
+
+    Parameters
+    ----------
+    path : str
+        Where to write the PNG.
+    codes : dict of str to ndarray of shape (n_samples, 2)
+        Codes by model name, one panel each.
+    labels : ndarray of shape (n_samples,) or None
+        Digit labels that colour the points; None draws one colour.
+
+    Returns
+    -------
+    written : bool
+        False if matplotlib is not installed.
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        return False
+    # A bare Figure on the Agg canvas: no pyplot, so no global backend change.
+    fig = Figure(figsize=(4.5 * len(codes) + 1, 4.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(codes), squeeze=False)[0]
+    scatter = None
+    for ax, (name, Z) in zip(axes, codes.items()):
+        if labels is None:
+            ax.scatter(Z[:, 0], Z[:, 1], s=6, color="tab:blue", alpha=0.7)
+        else:
+            scatter = ax.scatter(
+                Z[:, 0], Z[:, 1], c=labels, cmap="tab10", vmin=-0.5, vmax=9.5, s=6, alpha=0.8
+            )
+        ax.set_title(name)
+        ax.set_xlabel("component 1")
+        ax.set_ylabel("component 2")
+    if scatter is not None:
+        fig.colorbar(scatter, ax=list(axes), ticks=range(10), label="digit")
+    fig.suptitle("2-D latent space of the test set")
+    fig.savefig(path, dpi=110)
+    return True
