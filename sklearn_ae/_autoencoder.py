@@ -8,6 +8,7 @@ from ._base import _BaseAutoencoder
 from ._device import to_tensor
 from ._linear import logit, principal_scales
 from ._modules import Autoencoder
+from ._scaling import constant_features
 
 
 class AutoencoderTransformer(_BaseAutoencoder):
@@ -146,8 +147,8 @@ class AutoencoderTransformer(_BaseAutoencoder):
         cross-entropy).
 
     scale_ : ndarray of shape (n_features,)
-        Per-feature standard deviation used for standardization; constant
-        features get 1 (ones for binary cross-entropy).
+        Per-feature standard deviation used for standardization; a constant
+        feature gets ``max(1, |mean|)`` (ones for binary cross-entropy).
 
     module_ : torch.nn.Module
         The whole network; ``encoder_`` and ``decoder_`` are its parts.
@@ -317,15 +318,19 @@ class AutoencoderTransformer(_BaseAutoencoder):
 
     def _prepare_fit(self, variance, generator):
         n_features = self.scale_.shape[0]
+        weight = np.full(n_features, 1.0 / n_features)
         if self._observation.standardizes:
             # Weighting by scale_**2 turns standardized errors back into
             # original units; dividing by the total variance makes the loss
             # the fraction of variance left unexplained (1.0 is the mean's).
-            total_var = float(variance.sum())
-            norm = total_var if total_var > 0 else float(n_features)
-            weight = self.scale_**2 / norm
-        else:
-            weight = np.full(n_features, 1.0 / n_features)
+            # A constant feature has no variance to explain, and its scale_
+            # (its magnitude) squared over the others' variance can overflow
+            # float32: it keeps the average weight, 1 / n_features, which
+            # still holds its reconstruction at its constant value.
+            constant = constant_features(self.mean_, variance)
+            total_var = float(variance[~constant].sum())
+            if total_var > 0:
+                weight[~constant] = self.scale_[~constant] ** 2 / total_var
         self._loss_weight = to_tensor(weight, self.device_)
 
     def _batch_loss(self, module, xb):

@@ -224,6 +224,10 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         self : object
             The updated estimator.
         """
+        if self.__sklearn_is_fitted__():
+            # scikit-learn's _fit_context skips validation in partial_fit once
+            # fitted; a bad value would then fail deep in torch, unnamed.
+            self._validate_params()
         return self._fit(X, incremental=True)
 
     def _fit(self, X, *, incremental):
@@ -253,6 +257,11 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def _fit_unchecked(self, X, *, incremental, first_call):
         hidden = self._check_hidden_layer_sizes()
+        if isinstance(self.n_components, bool):
+            raise InvalidParameterError(
+                f"The 'n_components' parameter of {type(self).__name__} must be an int in the "
+                f"range [1, inf); got {self.n_components!r}."
+            )
         X = validate_data(self, X, reset=first_call, dtype=[np.float64, np.float32])
         n_samples, n_features = X.shape
         if first_call and not 1 <= self.n_components <= n_features:
@@ -590,6 +599,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             See the model class for the exact quantity.
         """
         X = self._validate_X(X)
+        self._check_input_range(X)
         return self._apply(X, self._guarded_score)
 
     def _guarded_score(self, module, xs, scale):

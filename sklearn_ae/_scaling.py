@@ -53,8 +53,28 @@ def column_moments(X, *, covariance=False, chunk_rows=_CHUNK_ROWS):
     return mean, m2 / count
 
 
+def constant_features(mean, variance):
+    """Which features are constant up to rounding: a spread below float64's resolution.
+
+    Parameters
+    ----------
+    mean, variance : ndarray of shape (n_features,)
+
+    Returns
+    -------
+    constant : ndarray of bool, shape (n_features,)
+    """
+    return np.sqrt(variance) <= 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))
+
+
 def standard_scale(mean, variance):
-    """Per-feature standard deviations; constant features (up to rounding) get 1.
+    """Per-feature standard deviations; a constant feature gets ``max(1, |mean|)``.
+
+    A constant feature has no spread to divide by, so its unit is its own
+    magnitude: its centred values, which are rounding errors of the mean
+    (up to ``|mean| * eps`` per row), stay tiny after scaling at any magnitude
+    (a unit of 1 left a constant column of 1e30 at about 1e14, and training
+    diverged), and the model is the same whatever units the column is in.
 
     Parameters
     ----------
@@ -65,8 +85,8 @@ def standard_scale(mean, variance):
     scale : ndarray of shape (n_features,)
     """
     scale = np.sqrt(variance)
-    constant = scale <= 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))
-    scale[constant] = 1.0
+    constant = constant_features(mean, variance)
+    scale[constant] = np.maximum(1.0, np.abs(mean[constant]))
     return scale
 
 

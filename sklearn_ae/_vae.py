@@ -179,8 +179,8 @@ class VAETransformer(_BaseAutoencoder):
         Per-feature mean removed before encoding (zeros for Bernoulli).
 
     scale_ : ndarray of shape (n_features,)
-        Per-feature standard deviation used for standardization; constant
-        features get 1 (ones for Bernoulli).
+        Per-feature standard deviation used for standardization; a constant
+        feature gets ``max(1, |mean|)`` (ones for Bernoulli).
 
     module_ : torch.nn.Module
         The whole model; ``encoder_`` and ``decoder_`` are its parts.
@@ -499,6 +499,7 @@ class VAETransformer(_BaseAutoencoder):
             Estimated log-density of each row.
         """
         X = self._validate_X(X)
+        self._check_input_range(X)
         device = self._inference_state(X.dtype)[1].device
         generator, _ = make_generator(random_state, device)
 
