@@ -8,7 +8,6 @@ from ._base import _BaseAutoencoder
 from ._device import to_tensor
 from ._linear import logit, principal_scales
 from ._modules import Autoencoder
-from ._scaling import constant_features
 
 
 class AutoencoderTransformer(_BaseAutoencoder):
@@ -300,6 +299,16 @@ class AutoencoderTransformer(_BaseAutoencoder):
 
     def _start_linear(self, module, mean, covariance):
         components, latent_scale = principal_scales(covariance, self.n_components)
+        # The codes are PCA's, in the units of X, and the network computes in
+        # float32: their scales must be float32 numbers, with room to spare.
+        low, high = np.finfo(np.float32).tiny * 1e3, np.finfo(np.float32).max * 1e-3
+        if latent_scale.min() < low or latent_scale.max() > high:
+            raise ValueError(
+                "AutoencoderTransformer computes in float32, but the principal components of "
+                f"X have standard deviations from {latent_scale.min():.3g} to "
+                f"{latent_scale.max():.3g}, outside the range float32 holds with room "
+                f"({low:.3g} to {high:.3g}); rescale X, e.g. with StandardScaler."
+            )
         if self._observation.standardizes:
             # PCA's code, (x - mean) @ components.T, of standardized input,
             # in units of latent_scale; the decoder maps it back.
@@ -323,12 +332,13 @@ class AutoencoderTransformer(_BaseAutoencoder):
             # Weighting by scale_**2 turns standardized errors back into
             # original units; dividing by the total variance makes the loss
             # the fraction of variance left unexplained (1.0 is the mean's).
-            # A constant feature has no variance to explain, and its scale_
-            # (its magnitude) squared over the others' variance can overflow
-            # float32: it keeps the average weight, 1 / n_features, which
-            # still holds its reconstruction at its constant value.
-            constant = constant_features(self.mean_, variance)
-            total_var = float(variance[~constant].sum())
+            # A constant feature (variance 0 here) has no variance to
+            # explain, and its scale_ (its magnitude) squared over the others'
+            # variance can overflow float32: it keeps the average weight,
+            # 1 / n_features, which still holds its reconstruction at its
+            # constant value.
+            constant = variance == 0
+            total_var = float(variance.sum())
             if total_var > 0:
                 weight[~constant] = self.scale_[~constant] ** 2 / total_var
         self._loss_weight = to_tensor(weight, self.device_)

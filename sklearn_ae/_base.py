@@ -30,7 +30,7 @@ from ._losses import nan_to_neg_inf
 from ._modules import ACTIVATIONS, user_module
 from ._observation import OBSERVATIONS
 from ._persistence import plain_state, restore_state, save
-from ._scaling import column_moments, standard_scale, standardized_tensor
+from ._scaling import column_moments, constant_features, standard_scale, standardized_tensor
 from ._stopping import Monitor, NonFiniteStartError, StoppingRule
 from ._training import make_optimizer, train
 
@@ -176,8 +176,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     def _prepare_fit(self, variance, generator):
         """Set model-specific fitted state at the first fit.
 
-        ``variance`` holds the per-feature variances of X (None when X is not
-        standardized); ``generator`` is the private random stream.
+        ``variance`` holds the per-feature variances of X, 0 for constant
+        features; ``generator`` is the private random stream.
         """
 
     def _record_history(self, history, first_call):
@@ -290,11 +290,23 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             linear_start = self.init == "linear"
             mean, moment = column_moments(X, covariance=linear_start)
             variance = np.diag(moment).copy() if linear_start else moment
+            # What is left of a constant feature's variance is rounding: it
+            # is none, for the scale and for the linear start alike.
+            constant = constant_features(mean, variance, n_samples)
+            variance[constant] = 0.0
+            if linear_start:
+                moment[constant, :] = moment[:, constant] = 0.0
             if self._observation.standardizes:
-                self.mean_, self.scale_ = mean, standard_scale(mean, variance)
+                self.mean_, self.scale_ = mean, standard_scale(mean, variance, constant)
             else:
                 self.mean_, self.scale_ = np.zeros(n_features), np.ones(n_features)
             self.module_ = self._build_module(n_features, self._generator)
+            if self._observation.standardizes:
+                # Standardized, a constant feature is 0: its reconstruction is
+                # held there (its mean, in original units) instead of drifting
+                # with the training noise of the decoder.
+                mask = torch.as_tensor(~constant, dtype=torch.float32)
+                self.module_.output_mask.copy_(mask)
             if linear_start:
                 self._start_linear(self.module_, mean, moment)
             self._prepare_fit(variance, self._generator)

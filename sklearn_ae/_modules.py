@@ -191,7 +191,9 @@ class Autoencoder(nn.Module):
     Internally the code is in units of ``latent_scale`` (a fixed buffer; with
     the linear start, the standard deviations of the principal components),
     so that the networks see unit-scale codes while :meth:`encode` returns
-    PCA's.
+    PCA's. The decoder's output is multiplied by ``output_mask`` (a fixed
+    buffer of ones), which the estimators set to 0 on features that were
+    constant in training: those are reconstructed exactly, as PCA does.
     """
 
     def __init__(
@@ -213,15 +215,16 @@ class Autoencoder(nn.Module):
             n_components, n_features, hidden[::-1], activation, generator, decoder_branch
         )
         self.register_buffer("latent_scale", torch.ones(n_components, device=generator.device))
+        self.register_buffer("output_mask", torch.ones(n_features, device=generator.device))
 
     def encode(self, x):
         return self.encoder(x) * self.latent_scale
 
     def decode(self, z):
-        return self.decoder(z / self.latent_scale)
+        return self.decoder(z / self.latent_scale) * self.output_mask
 
     def forward(self, x):
-        return self.decoder(self.encoder(x))
+        return self.decoder(self.encoder(x)) * self.output_mask
 
 
 class VariationalAutoencoder(nn.Module):
@@ -230,6 +233,7 @@ class VariationalAutoencoder(nn.Module):
     With ``gaussian_noise=True`` the model also holds a learned per-feature
     log-variance of ``p(x|z)``; the variance used is ``noise_floor + exp(.)``, so
     the density stays proper even on a feature that is constant in training.
+    ``output_mask`` is as in :class:`Autoencoder`.
     """
 
     def __init__(
@@ -254,6 +258,7 @@ class VariationalAutoencoder(nn.Module):
             n_components, n_features, hidden[::-1], activation, generator, decoder_branch
         )
         self.noise_floor = noise_floor
+        self.register_buffer("output_mask", torch.ones(n_features, device=generator.device))
         if gaussian_noise:
             self.log_noise_var = nn.Parameter(torch.zeros(n_features, device=generator.device))
         else:
@@ -266,7 +271,7 @@ class VariationalAutoencoder(nn.Module):
         return out[..., : self.n_components], out[..., self.n_components :].clamp(low, high)
 
     def decode(self, z):
-        return self.decoder(z)
+        return self.decoder(z) * self.output_mask
 
     def noise_var(self):
         """Per-feature variance of ``p(x|z)``, floored."""
@@ -280,4 +285,4 @@ class VariationalAutoencoder(nn.Module):
 
     def forward(self, x):
         mu, _ = self.encode(x)
-        return self.decoder(mu)
+        return self.decode(mu)

@@ -53,21 +53,29 @@ def column_moments(X, *, covariance=False, chunk_rows=_CHUNK_ROWS):
     return mean, m2 / count
 
 
-def constant_features(mean, variance):
-    """Which features are constant up to rounding: a spread below float64's resolution.
+def constant_features(mean, variance, n_samples):
+    """Which features are indistinguishable from constants, by scikit-learn's rule.
+
+    A variance is a rounding residue when it is within the error bound of the
+    two-pass algorithm (Chan, Golub and LeVeque), ``n eps var + (n eps
+    mean)^2``, as ``StandardScaler`` decides. The bound is relative to the
+    mean only: a feature measured in units of 1e-90 is a feature, not a
+    constant.
 
     Parameters
     ----------
     mean, variance : ndarray of shape (n_features,)
+    n_samples : int
 
     Returns
     -------
     constant : ndarray of bool, shape (n_features,)
     """
-    return np.sqrt(variance) <= 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))
+    eps = np.finfo(np.float64).eps
+    return variance <= n_samples * eps * variance + (n_samples * mean * eps) ** 2
 
 
-def standard_scale(mean, variance):
+def standard_scale(mean, variance, constant):
     """Per-feature standard deviations; a constant feature gets ``max(1, |mean|)``.
 
     A constant feature has no spread to divide by, so its unit is its own
@@ -79,13 +87,14 @@ def standard_scale(mean, variance):
     Parameters
     ----------
     mean, variance : ndarray of shape (n_features,)
+    constant : ndarray of bool, shape (n_features,)
+        As :func:`constant_features` gives.
 
     Returns
     -------
     scale : ndarray of shape (n_features,)
     """
     scale = np.sqrt(variance)
-    constant = constant_features(mean, variance)
     scale[constant] = np.maximum(1.0, np.abs(mean[constant]))
     return scale
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from scipy.linalg import subspace_angles
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
@@ -117,13 +117,19 @@ def test_binary_crossentropy_loss(digits):
         AutoencoderTransformer(loss="binary_crossentropy", device="cpu").fit(X_train * 16)
 
 
-def test_constant_features_get_unit_scale():
+@pytest.mark.parametrize("value", [7.0, 0.0, -3e30])
+def test_constant_features_are_scaled_by_their_magnitude(value):
     X = np.random.RandomState(0).normal(size=(50, 4))
-    X[:, 2] = 7.0
+    X[:, 2] = value
     with pytest.warns(ConvergenceWarning):
         ae = AutoencoderTransformer(2, max_iter=3, random_state=0, device="cpu").fit(X)
-    assert ae.scale_[2] == 1.0
-    assert ae.mean_[2] == 7.0
+    # The mean of a constant column is exact only up to rounding.
+    assert_allclose(ae.scale_[2], max(1.0, abs(value)), rtol=1e-12)
+    assert_allclose(ae.mean_[2], value, rtol=1e-12)
+    # Reconstructed exactly, as PCA does, whatever its magnitude (a unit of 1
+    # left a constant 1e30 column with rounding residues of 1e14, and training
+    # diverged).
+    assert_array_equal(ae.inverse_transform(ae.transform(X))[:, 2], ae.mean_[2])
     varying = [0, 1, 3]
     assert_allclose(ae.scale_[varying], X[:, varying].std(axis=0), rtol=1e-12)
     assert_allclose(ae.mean_, X.mean(axis=0), rtol=1e-12)
