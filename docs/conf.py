@@ -1,17 +1,36 @@
 """Sphinx configuration of the sklearn-ae documentation.
 
-Build with ``sphinx-build -b html docs docs/_build/html`` after
-``pip install sphinx numpydoc sphinx-gallery matplotlib``.
+Build with ``make docs`` (``python -m sphinx -W --keep-going -b html docs
+docs/_build/html``; ``pip install "sklearn-ae[docs]"``). Warnings are errors.
+The build runs every ``examples/plot_*.py`` for the gallery and needs no
+network: no intersphinx inventories are fetched and sphinx-gallery downloads
+nothing. Add ``-D plot_gallery=0`` to skip running the examples.
 """
 
 import os
 import sys
 
+# The build machines have 2 CPU cores shared with other jobs, and the examples
+# fit small networks: competing thread pools made such fits up to 30x slower
+# (see the README), so torch and BLAS get one thread each. The variables must
+# be set before torch, numpy and scipy are first imported; torch, imported
+# here first, also gets the limit directly.
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
 # The examples run headless while the gallery is built.
 os.environ.setdefault("MPLBACKEND", "Agg")
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(_HERE, ".."))
+sys.path.insert(0, os.path.join(_HERE, "sphinxext"))
+
+import torch  # noqa: E402
 
 import sklearn_ae  # noqa: E402
+
+torch.set_num_threads(1)
+
+# -- Project -----------------------------------------------------------------
 
 project = "sklearn-ae"
 author = "The sklearn-ae developers"
@@ -20,31 +39,128 @@ version = release = sklearn_ae.__version__
 
 extensions = [
     "sphinx.ext.autodoc",
-    "sphinx.ext.intersphinx",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
 ]
 
-exclude_patterns = ["_build"]
-html_theme = "alabaster"
+templates_path = ["_templates"]
+exclude_patterns = ["_build", "_templates", "sphinxext"]
+default_role = "literal"
 
-# numpydoc renders the class docstrings; listing every inherited method as a
-# separate autosummary table only duplicates them.
-numpydoc_show_class_members = False
+# -- API pages: autosummary stubs from _templates/class.rst, numpydoc ----------
+
+autosummary_generate = True
+autodoc_typehints = "none"
+
+# numpydoc renders the class docstrings and a table of the methods;
+# _templates/class.rst documents each method below it.
+numpydoc_show_class_members = True
+numpydoc_show_inherited_class_members = True
 numpydoc_class_members_toctree = False
+numpydoc_attributes_as_param_list = True
+numpydoc_xref_param_type = False
 
-intersphinx_mapping = {
-    "python": ("https://docs.python.org/3", None),
-    "numpy": ("https://numpy.org/doc/stable", None),
-    "sklearn": ("https://scikit-learn.org/stable", None),
-    "torch": ("https://pytorch.org/docs/stable", None),
+# -- No network: no intersphinx -------------------------------------------------
+#
+# Neither this machine nor CI can reach the internet, so no inventory is
+# fetched. References to scikit-learn and torch objects (``:class:`sklearn.
+# decomposition.PCA``` in the docstrings) are resolved below into plain links to
+# their pages by name, without an inventory.
+
+intersphinx_mapping = {}
+
+_EXTERNAL_DOCS = {
+    "sklearn": "https://scikit-learn.org/stable/modules/generated/{}.html",
+    "torch": "https://docs.pytorch.org/docs/stable/generated/{}.html",
 }
+
+
+def _external_page(target):
+    """URL of the page documenting ``target`` (e.g. ``sklearn.decomposition.PCA.score``)."""
+    package = target.split(".", 1)[0]
+    if package not in _EXTERNAL_DOCS:
+        return None
+    parts = target.split(".")
+    # A method's page is its class's: the last capitalised part names the class.
+    classes = [i for i, part in enumerate(parts) if part[:1].isupper()]
+    page = ".".join(parts[: classes[-1] + 1]) if classes else target
+    url = _EXTERNAL_DOCS[package].format(page)
+    return url if page == target else f"{url}#{target}"
+
+
+# Labels of scikit-learn's documentation that the docstrings of inherited
+# methods (set_output, get_metadata_routing) refer to: (URL, link text).
+_SKLEARN_LABELS = {
+    "metadata_routing": (
+        "https://scikit-learn.org/stable/metadata_routing.html",
+        "Metadata Routing",
+    ),
+    "df_output_transform": (
+        "https://scikit-learn.org/stable/auto_examples/miscellaneous/plot_set_output.html",
+        "Pandas/Polars output with the set_output API",
+    ),
+    "sphx_glr_auto_examples_miscellaneous_plot_set_output.py": (
+        "https://scikit-learn.org/stable/auto_examples/miscellaneous/plot_set_output.html",
+        "Introducing the set_output API",
+    ),
+}
+
+
+def _resolve_external(app, env, node, contnode):
+    from docutils import nodes
+
+    target = node.get("reftarget", "")
+    if node.get("refdomain") == "py":
+        url = _external_page(target)
+    elif node.get("refdomain") == "std" and node.get("reftype") == "ref":
+        url, title = _SKLEARN_LABELS.get(target, (None, None))
+        if url is not None and contnode.astext() == target:
+            contnode = nodes.inline(title, title)
+    else:
+        url = None
+    if url is None:
+        return None
+    reference = nodes.reference("", "", internal=False, refuri=url)
+    reference.append(contnode)
+    return reference
+
+
+def setup(app):
+    app.connect("missing-reference", _resolve_external)
+
+
+# -- HTML ---------------------------------------------------------------------
+
+html_theme = "pydata_sphinx_theme"
+html_title = f"sklearn-ae {release}"
+html_theme_options = {
+    "navbar_align": "left",
+    "show_toc_level": 2,
+    "navigation_with_keys": False,
+    "secondary_sidebar_items": ["page-toc", "sg_download_links", "sg_launcher_links"],
+}
+html_sidebars = {"index": []}
+html_show_sourcelink = False
+
+# -- Gallery ------------------------------------------------------------------
+
 
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
-    "reference_url": {"sklearn_ae": None},
+    "ignore_pattern": r"__init__\.py",
+    "within_subsection_order": "gallery_order.ExampleOrder",
     "doc_module": ("sklearn_ae",),
+    "reference_url": {"sklearn_ae": None},
     "backreferences_dir": "generated",
+    "inspect_global_variables": False,
+    "remove_config_comments": True,
+    "matplotlib_animations": False,
+    "min_reported_time": 1,
+    "show_memory": False,
+    "abort_on_example_error": False,
 }
