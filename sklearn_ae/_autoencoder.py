@@ -309,19 +309,22 @@ class AutoencoderTransformer(_BaseAutoencoder):
                 f"{latent_scale.max():.3g}, outside the range float32 holds with room "
                 f"({low:.3g} to {high:.3g}); rescale X, e.g. with StandardScaler."
             )
+        # The data's mean in the network's input units: 0 unless the inputs
+        # are not centred (sparse X, or the binary cross-entropy).
+        offset = (mean - self.mean_) / self.scale_
         if self._observation.standardizes:
             # PCA's code, (x - mean) @ components.T, of standardized input,
             # in units of latent_scale; the decoder maps it back.
             encoder = components * self.scale_ / latent_scale[:, None]
             decoder = (components.T * latent_scale) / self.scale_[:, None]
-            decoder_bias = np.zeros(components.shape[1])
+            decoder_bias = offset
         else:
             # The decoder emits logits: start it at the best constant
             # model, logit(mean), and let training learn its weights.
             encoder = components / latent_scale[:, None]
             decoder = np.zeros(components.T.shape)
             decoder_bias = logit(mean)
-        module.encoder.start_at(encoder, -encoder @ (mean - self.mean_))
+        module.encoder.start_at(encoder, -encoder @ offset)
         module.decoder.start_at(decoder, decoder_bias)
         module.latent_scale.copy_(torch.as_tensor(latent_scale, dtype=torch.float32))
 

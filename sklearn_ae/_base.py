@@ -12,6 +12,7 @@ from abc import abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import (
     BaseEstimator,
@@ -25,23 +26,45 @@ from sklearn.utils._param_validation import Interval, InvalidParameterError, Str
 from sklearn.utils._set_output import ADAPTERS_MANAGER, _get_output_config
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._data import evaluation_batches, training_sources
 from ._device import make_generator, resolve_device, to_numpy, to_tensor
 from ._losses import nan_to_neg_inf
 from ._modules import ACTIVATIONS, user_module
 from ._observation import OBSERVATIONS
 from ._persistence import plain_state, restore_state, save
-from ._scaling import column_moments, constant_features, standard_scale, standardized_tensor
+from ._scaling import column_moments, constant_features, standard_scale
 from ._stopping import Monitor, NonFiniteStartError, StoppingRule
 from ._training import make_optimizer, train
 
 # Rows per forward pass in transform and scoring: bounds memory on large X.
 _INFERENCE_BATCH = 8192
+# ... and at most this many input values, so wide (sparse) rows come in fewer per batch.
+_INFERENCE_ELEMENTS = 1 << 21
 _FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+_SPARSE = ("csr", "csc")
+# init="linear" on sparse X forms the n_features x n_features covariance.
+_MAX_SPARSE_LINEAR_FEATURES = 4096
 # early_stopping="auto" holds out a validation split when it has at least this many rows.
 _MIN_AUTO_VALIDATION_ROWS = 10
 # batch_size="auto": about this many optimizer steps per epoch, within the bounds below.
 _AUTO_STEPS_PER_EPOCH = 10
 _AUTO_BATCH_BOUNDS = (16, 256)
+
+
+def _inference_rows(n_features):
+    """Rows per inference batch: up to _INFERENCE_BATCH, up to _INFERENCE_ELEMENTS values."""
+    return int(np.clip(_INFERENCE_ELEMENTS // max(1, n_features), 1, _INFERENCE_BATCH))
+
+
+def _all_finite(X):
+    """Whether every value of a float ndarray is finite, without an X-sized temporary."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        # One reduction settles the common case; a non-finite sum may still
+        # be an overflow of finite values, so those are checked row block by block.
+        if np.isfinite(X.sum()):
+            return True
+    rows = _inference_rows(X.shape[1])
+    return all(np.isfinite(X[i : i + rows]).all() for i in range(0, X.shape[0], rows))
 
 
 class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -262,7 +285,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 f"The 'n_components' parameter of {type(self).__name__} must be an int in the "
                 f"range [1, inf); got {self.n_components!r}."
             )
-        X = validate_data(self, X, reset=first_call, dtype=[np.float64, np.float32])
+        X = validate_data(
+            self, X, reset=first_call, dtype=[np.float64, np.float32], accept_sparse=_SPARSE
+        )
         n_samples, n_features = X.shape
         if first_call and not 1 <= self.n_components <= n_features:
             raise ValueError(
@@ -288,6 +313,12 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             self._activation = self.activation
             self._branch_factories = (self.encoder, self.decoder)
             linear_start = self.init == "linear"
+            if linear_start and sp.issparse(X) and n_features > _MAX_SPARSE_LINEAR_FEATURES:
+                raise ValueError(
+                    f"init='linear' on sparse X needs its {n_features} x {n_features} "
+                    f"covariance, which is supported up to {_MAX_SPARSE_LINEAR_FEATURES} "
+                    "features; use init='random' for wider sparse data."
+                )
             mean, moment = column_moments(X, covariance=linear_start)
             variance = np.diag(moment).copy() if linear_start else moment
             # What is left of a constant feature's variance is rounding: it
@@ -297,7 +328,11 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             if linear_start:
                 moment[constant, :] = moment[:, constant] = 0.0
             if self._observation.standardizes:
-                self.mean_, self.scale_ = mean, standard_scale(mean, variance, constant)
+                # Sparse X is scaled without centring, as StandardScaler(with_mean=False)
+                # does, so that its batches stay sparse until they are densified
+                # one by one; the linear start puts the mean in the biases.
+                center = np.zeros(n_features) if sp.issparse(X) else mean
+                self.mean_, self.scale_ = center, standard_scale(mean, variance, constant)
             else:
                 self.mean_, self.scale_ = np.zeros(n_features), np.ones(n_features)
             self.module_ = self._build_module(n_features, self._generator)
@@ -326,14 +361,21 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             )
         self._inference_cache = {}
 
-        X_train = standardized_tensor(X, self.mean_, self.scale_, self.device_)
+        train_source, validation_source = training_sources(
+            X,
+            self.mean_,
+            self.scale_,
+            self.device_,
+            self.validation_fraction if validate else None,
+            rng,
+        )
         validation_losses = None
-        if validate:
-            X_train, X_val = self._validation_split(X_train, rng)
+        if validation_source is not None:
             module = self.module_
 
             def validation_losses():
-                return self._validation_losses(module, X_val)
+                batches = evaluation_batches(validation_source)
+                return torch.cat([self._validation_losses(module, xv) for xv in batches])
 
         monitor = Monitor(
             self.module_,
@@ -348,10 +390,10 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 self.module_,
                 self._optimizer,
                 lambda xb: self._batch_loss(self.module_, xb),
-                X_train,
+                train_source,
                 monitor,
                 max_iter=1 if incremental else self.max_iter,
-                batch_size=self._effective_batch_size(X_train.shape[0]),
+                batch_size=self._effective_batch_size(train_source.n_samples),
                 shuffle=self.shuffle,
                 generator=self._generator,
                 stop_early=not incremental,
@@ -459,18 +501,6 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             )
         return tuple(int(s) for s in sizes)
 
-    def _validation_split(self, X, rng):
-        n_samples = X.shape[0]
-        n_val = int(np.ceil(self.validation_fraction * n_samples))
-        if n_samples - n_val < 1:
-            raise ValueError(
-                f"early_stopping needs at least one training and one validation sample; "
-                f"n_samples={n_samples} with validation_fraction={self.validation_fraction} "
-                "leaves none. Set early_stopping=False or pass more data."
-            )
-        order = torch.from_numpy(rng.permutation(n_samples)).to(X.device)
-        return X[order[n_val:]], X[order[:n_val]]
-
     # ------------------------------------------------------------------
     # Inference.
 
@@ -503,9 +533,13 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         outputs = []
         # A plain range, not sklearn's gen_batches: its parameter validation
         # alone costs more than encoding a single row.
+        step = _inference_rows(A.shape[1])
         with torch.inference_mode():
-            for start in range(0, A.shape[0], _INFERENCE_BATCH):
-                batch = to_tensor(A[start : start + _INFERENCE_BATCH], mean.device, mean.dtype)
+            for start in range(0, A.shape[0], step):
+                rows = A[start : start + step]
+                if sp.issparse(rows):
+                    rows = rows.toarray()
+                batch = to_tensor(rows, mean.device, mean.dtype)
                 outputs.append(to_numpy(fn(module, batch, mean, scale)))
         return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
 
@@ -528,10 +562,12 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             and X.shape[0] > 0
             and X.shape[1] == self.n_features_in_
             and not hasattr(self, "feature_names_in_")
-            and np.isfinite(X).all()
+            and _all_finite(X)
         ):
             return X
-        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return validate_data(
+            self, X, reset=False, dtype=[np.float64, np.float32], accept_sparse=_SPARSE
+        )
 
     def transform(self, X):
         """Encode X into the latent space.
@@ -658,6 +694,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = True
         return tags
 
     def to_onnx(self, path=None, *, target_opset=None):

@@ -6,7 +6,9 @@ not fit in memory.
 """
 
 import numpy as np
+import scipy.sparse as sp
 import torch
+from sklearn.utils.sparsefuncs import mean_variance_axis
 
 _CHUNK_ROWS = 4096
 
@@ -32,6 +34,8 @@ def column_moments(X, *, covariance=False, chunk_rows=_CHUNK_ROWS):
     moment : ndarray of shape (n_features,) or (n_features, n_features)
         Variances, or the covariance matrix; both with ``ddof=0``.
     """
+    if sp.issparse(X):
+        return _sparse_moments(X, covariance)
     n_features = X.shape[1]
     count = 0
     mean = np.zeros(n_features)
@@ -51,6 +55,21 @@ def column_moments(X, *, covariance=False, chunk_rows=_CHUNK_ROWS):
             m2 = m2 + np.einsum("ij,ij->j", centered, centered) + delta**2 * (count * k / total)
         count = total
     return mean, m2 / count
+
+
+def _sparse_moments(X, covariance):
+    """:func:`column_moments` of a sparse matrix, from its nonzeros alone."""
+    X = X.tocsr()
+    mean, variance = mean_variance_axis(X, axis=0)
+    mean, variance = mean.astype(np.float64), variance.astype(np.float64)
+    if not covariance:
+        return mean, variance
+    # E[x x^T] - m m^T: the product of the sparse matrix with itself is
+    # n_features x n_features, the only dense object here.
+    second = (X.T @ X).toarray().astype(np.float64) / X.shape[0]
+    moment = second - np.outer(mean, mean)
+    np.fill_diagonal(moment, variance)
+    return mean, moment
 
 
 def constant_features(mean, variance, n_samples):
@@ -104,8 +123,11 @@ def standardized_tensor(X, mean, scale, device):
 
     numpy's ufuncs cast into the float32 output through small internal
     buffers, so there is no X-sized float64 temporary; this is about 3x faster
-    than converting first and standardizing in torch.
+    than converting first and standardizing in torch. Sparse rows are
+    densified here: callers pass a block at a time.
     """
+    if sp.issparse(X):
+        X = X.toarray()
     out = np.empty(X.shape, dtype=np.float32)
     # float64 X is centred in float64 (large offsets would lose precision in
     # float32); float32 X is centred in float32, a third faster.

@@ -1,9 +1,9 @@
 """The training loop, as small functions.
 
-Data live on the device as one tensor; each mini-batch is an index into it
-taken from a permutation drawn from the estimator's private generator. The
-loop synchronises with the host once per epoch (to read the epoch's loss and
-validation losses), never per batch. When to stop and which weights to keep
+The loop takes its mini-batches from a batch source (:mod:`sklearn_ae._data`),
+shuffled with the estimator's private generator. It synchronises with the
+host once per epoch (to read the epoch's loss and validation losses), never
+per batch. When to stop and which weights to keep
 is decided by a :class:`~sklearn_ae._stopping.Monitor`. Nothing here knows
 about scikit-learn estimators: the estimator passes a ``batch_loss`` callable
 and reads back a :class:`History`.
@@ -99,25 +99,23 @@ def train_step(optimizer, batch_loss, xb):
     return terms
 
 
-def run_epoch(optimizer, batch_loss, X, batch_size, shuffle, generator):
-    """One pass over ``X`` in mini-batches; returns the sample-weighted mean terms (on device)."""
-    n_samples = X.shape[0]
-    order = torch.randperm(n_samples, generator=generator, device=X.device) if shuffle else None
-    terms = []
-    for start in range(0, n_samples, batch_size):
-        xb = X[order[start : start + batch_size]] if shuffle else X[start : start + batch_size]
+def run_epoch(optimizer, batch_loss, source, batch_size, shuffle, generator):
+    """One pass over a batch source: the sample-weighted mean terms (on device), and the steps."""
+    terms, sizes = [], []
+    for xb in source.batches(batch_size, shuffle, generator):
         terms.append(train_step(optimizer, batch_loss, xb))
+        sizes.append(xb.shape[0])
     # Weighted by batch size only once per epoch, off the per-step path.
-    sizes = torch.full((len(terms), 1), batch_size, dtype=terms[0].dtype, device=X.device)
-    sizes[-1] = n_samples - (len(terms) - 1) * batch_size
-    return (torch.stack(terms) * sizes).sum(0) / n_samples
+    stacked = torch.stack(terms)
+    weights = torch.tensor(sizes, dtype=stacked.dtype).to(stacked.device, non_blocking=True)
+    return (stacked * weights[:, None]).sum(0) / sum(sizes), len(sizes)
 
 
 def train(
     module,
     optimizer,
     batch_loss,
-    X,
+    source,
     monitor,
     *,
     max_iter,
@@ -137,8 +135,8 @@ def train(
     batch_loss : callable
         ``batch_loss(xb) -> (loss, terms)``: the scalar to minimise and a
         detached 1-D tensor of terms to log (its first entry the loss).
-    X : torch.Tensor of shape (n_samples, n_features)
-        Training data, already on the device.
+    source : sklearn_ae._data.TensorBatches or sklearn_ae._data.StreamedBatches
+        The training rows, standardized, as mini-batches on the device.
     monitor : sklearn_ae._stopping.Monitor
     max_iter, batch_size : int
     shuffle : bool
@@ -155,15 +153,16 @@ def train(
     History
     """
     history = History(validation_scores=[] if monitor.has_validation else None)
-    steps_per_epoch = -(-X.shape[0] // batch_size)
     epochs = range(max_iter)
     bar = tqdm(epochs, desc="fit", unit="epoch", leave=False) if verbose == 1 else None
     monitor.begin()
     module.train()
     try:
         for epoch in bar if bar is not None else epochs:
-            terms = run_epoch(optimizer, batch_loss, X, batch_size, shuffle, generator)
-            history.n_steps += steps_per_epoch
+            terms, n_steps = run_epoch(
+                optimizer, batch_loss, source, batch_size, shuffle, generator
+            )
+            history.n_steps += n_steps
             # The one host-device synchronisation of the epoch.
             values = torch.cat([terms.detach(), *monitor.epoch_tensors()]).cpu().numpy()
             epoch_terms = values[: terms.numel()].astype(np.float64)

@@ -361,9 +361,12 @@ class VAETransformer(_BaseAutoencoder):
             # exact posterior, so the ELBO is its log-likelihood.
             standardized = covariance / np.outer(self.scale_, self.scale_)
             model = factor_analysis(standardized, d, _NOISE_FLOOR)
-            mean_map, mean_bias = model.encoder, np.zeros(d)
+            # The data's mean in standardized units: 0 unless X is sparse
+            # (scaled, not centred).
+            offset = (mean - self.mean_) / self.scale_
+            mean_map, mean_bias = model.encoder, -model.encoder @ offset
             log_var = np.log(model.posterior_variance)
-            decoder, decoder_bias = model.loadings, np.zeros(n_features)
+            decoder, decoder_bias = model.loadings, offset
             module.start_noise_at(model.noise_variance)
         else:
             # No linear-Gaussian optimum exists for Bernoulli data: start from

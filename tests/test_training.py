@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from numpy.testing import assert_array_equal
 
+from sklearn_ae._data import TensorBatches
 from sklearn_ae._modules import mlp
 from sklearn_ae._stopping import Monitor, StoppingRule
 from sklearn_ae._training import make_optimizer, train
@@ -37,7 +38,7 @@ def _run(max_iter, validation_losses=None, n_iter_no_change=2):
         module,
         optimizer,
         batch_loss,
-        X,
+        TensorBatches(X),
         monitor,
         max_iter=max_iter,
         batch_size=16,

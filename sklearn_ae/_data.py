@@ -1,0 +1,213 @@
+"""Batch sources: where the training loop gets its mini-batches.
+
+The loop asks a source for the shuffled, standardized batches of one epoch
+and knows nothing else about the data. Two sources serve every input:
+
+* :class:`TensorBatches`, the fast case: the training rows standardized once
+  into one float32 tensor on the device, batches taken by indexing it with a
+  permutation.
+* :class:`StreamedBatches`, for data that must not be copied whole: a
+  ``numpy.memmap``, an ndarray larger than :data:`STREAM_BYTES` as float32, or
+  a ``scipy.sparse`` matrix. Rows are read in contiguous blocks of
+  :data:`BLOCK_ROWS`; each epoch visits the blocks in a random order, a window
+  of :data:`WINDOW_BLOCKS` blocks at a time, and shuffles the rows within the
+  window. Only a window of raw rows is ever in memory, and each batch is
+  standardized (and densified) on its own.
+
+:func:`training_sources` makes the training source and the validation source
+for a fit: the validation rows are drawn row by row, except from a long
+memory-mapped array, where whole blocks are held out.
+"""
+
+import math
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from ._scaling import standardized_tensor
+
+#: Arrays whose float32 copy would exceed this many bytes are streamed, not copied.
+STREAM_BYTES = 1 << 30
+#: Rows per block read from a streamed array.
+BLOCK_ROWS = 1024
+#: Blocks per shuffling window: rows are shuffled among 64 * 1024 = 65,536 rows.
+WINDOW_BLOCKS = 64
+#: A streamed array with fewer blocks than this is split into training and
+#: validation rows row by row; longer ones, block by block.
+MIN_SPLIT_BLOCKS = 20
+#: Rows per evaluation batch of a streamed validation set.
+EVAL_ROWS = 4096
+
+
+def streams(X):
+    """Whether X is trained on from a :class:`StreamedBatches` source."""
+    if sp.issparse(X) or _maps_a_file(X):
+        return True
+    return X.shape[0] * X.shape[1] * 4 > STREAM_BYTES
+
+
+def _maps_a_file(X):
+    """Whether X is, or is a view of, a ``numpy.memmap`` (validation returns such views)."""
+    while X is not None:
+        if isinstance(X, np.memmap):
+            return True
+        X = getattr(X, "base", None)
+    return False
+
+
+class TensorBatches:
+    """Training rows held as one standardized float32 tensor on the device.
+
+    Parameters
+    ----------
+    X : torch.Tensor of shape (n_samples, n_features)
+    """
+
+    def __init__(self, X):
+        self.X = X
+
+    @property
+    def n_samples(self):
+        return self.X.shape[0]
+
+    def batches(self, batch_size, shuffle, generator):
+        """Yield the mini-batches of one epoch (the last one may be smaller)."""
+        n_samples = self.X.shape[0]
+        if shuffle:
+            order = torch.randperm(n_samples, generator=generator, device=self.X.device)
+        for start in range(0, n_samples, batch_size):
+            if shuffle:
+                yield self.X[order[start : start + batch_size]]
+            else:
+                yield self.X[start : start + batch_size]
+
+
+class StreamedBatches:
+    """Training rows read block by block from an array that is never copied whole.
+
+    Parameters
+    ----------
+    X : ndarray, numpy.memmap or scipy.sparse matrix of shape (n_samples, n_features)
+        Sparse matrices are read as CSR.
+    blocks : ndarray of int
+        First rows of the blocks this source serves (each :data:`BLOCK_ROWS` long,
+        the last block of X possibly shorter).
+    mean, scale : ndarray of shape (n_features,)
+        Standardization, applied to each window as it is read.
+    device : torch.device
+    """
+
+    def __init__(self, X, blocks, mean, scale, device):
+        self.X = X
+        self.blocks = np.sort(np.asarray(blocks, dtype=np.int64))
+        self.mean, self.scale, self.device = mean, scale, device
+        ends = np.minimum(self.blocks + BLOCK_ROWS, X.shape[0])
+        self.n_samples = int((ends - self.blocks).sum())
+
+    def _read(self, starts):
+        rows = [self.X[start : start + BLOCK_ROWS] for start in np.sort(starts)]
+        return sp.vstack(rows, format="csr") if sp.issparse(self.X) else np.concatenate(rows)
+
+    def windows(self, shuffle, generator):
+        """Yield windows of raw rows (ndarray or CSR), in a random block order if ``shuffle``."""
+        order = np.arange(len(self.blocks))
+        if shuffle:
+            order = _permutation(len(self.blocks), generator)
+        for start in range(0, len(order), WINDOW_BLOCKS):
+            yield self._read(self.blocks[order[start : start + WINDOW_BLOCKS]])
+
+    def batches(self, batch_size, shuffle, generator):
+        """Yield the mini-batches of one epoch; each window's last batch may be smaller.
+
+        Each batch is standardized (and densified) on its own, so a sparse
+        window stays sparse.
+        """
+        for window in self.windows(shuffle, generator):
+            n_rows = window.shape[0]
+            order = _permutation(n_rows, generator) if shuffle else np.arange(n_rows)
+            for start in range(0, n_rows, batch_size):
+                rows = window[order[start : start + batch_size]]
+                yield standardized_tensor(rows, self.mean, self.scale, self.device)
+
+
+def _permutation(n, generator):
+    """A permutation of ``range(n)`` drawn from the torch generator, as a host array."""
+    return torch.randperm(n, generator=generator, device=generator.device).cpu().numpy()
+
+
+def training_sources(X, mean, scale, device, validation_fraction, rng):
+    """The training source and the validation source (None without validation) of a fit.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Dense ndarray, numpy.memmap or scipy.sparse matrix.
+    mean, scale : ndarray of shape (n_features,)
+    device : torch.device
+    validation_fraction : float or None
+        Fraction of the rows held out; None holds out none.
+    rng : numpy.random.RandomState
+        Draws the split.
+
+    Returns
+    -------
+    train : TensorBatches or StreamedBatches
+    validation : TensorBatches or StreamedBatches or None
+        Iterate it with ``shuffle=False`` to evaluate.
+
+    Raises
+    ------
+    ValueError
+        If the split leaves no training row.
+    """
+    n_samples = X.shape[0]
+    if not streams(X):
+        X_all = standardized_tensor(X, mean, scale, device)
+        if validation_fraction is None:
+            return TensorBatches(X_all), None
+        n_val = math.ceil(validation_fraction * n_samples)
+        _check_split(n_samples, n_val, validation_fraction)
+        order = torch.from_numpy(rng.permutation(n_samples)).to(device)
+        return TensorBatches(X_all[order[n_val:]]), TensorBatches(X_all[order[:n_val]])
+    if sp.issparse(X):
+        X = X.tocsr()
+    blocks = np.arange(0, n_samples, BLOCK_ROWS)
+    if validation_fraction is None:
+        return StreamedBatches(X, blocks, mean, scale, device), None
+    if sp.issparse(X) or len(blocks) < MIN_SPLIT_BLOCKS:
+        # Rows are drawn one by one. A sparse matrix is in memory already (its
+        # two parts together are its own size, never dense), and a memmap
+        # this short has fewer than MIN_SPLIT_BLOCKS * BLOCK_ROWS rows.
+        n_val = math.ceil(validation_fraction * n_samples)
+        _check_split(n_samples, n_val, validation_fraction)
+        order = rng.permutation(n_samples)
+        parts = [X[np.sort(order[n_val:])], X[np.sort(order[:n_val])]]
+        return tuple(
+            StreamedBatches(part, np.arange(0, part.shape[0], BLOCK_ROWS), mean, scale, device)
+            for part in parts
+        )
+    # Whole blocks are held out, so that both sets are read in contiguous runs.
+    n_val = math.ceil(validation_fraction * len(blocks))
+    _check_split(len(blocks), n_val, validation_fraction, unit="blocks of rows")
+    order = rng.permutation(len(blocks))
+    return (
+        StreamedBatches(X, blocks[order[n_val:]], mean, scale, device),
+        StreamedBatches(X, blocks[order[:n_val]], mean, scale, device),
+    )
+
+
+def _check_split(n_units, n_val, validation_fraction, unit="samples"):
+    if n_units - n_val < 1:
+        raise ValueError(
+            f"early_stopping needs at least one training and one validation sample; "
+            f"{n_units} {unit} with validation_fraction={validation_fraction} leaves none. "
+            "Set early_stopping=False or pass more data."
+        )
+
+
+def evaluation_batches(source):
+    """The rows of a validation source, in a fixed order, in batches of bounded size."""
+    if isinstance(source, TensorBatches):
+        return [source.X]
+    return source.batches(EVAL_ROWS, shuffle=False, generator=None)

@@ -1,0 +1,150 @@
+"""Batch sources: memory-mapped and sparse data are streamed, never copied whole."""
+
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
+
+import sklearn_ae._data as data
+from sklearn_ae import AutoencoderTransformer, VAETransformer
+from sklearn_ae._data import StreamedBatches, TensorBatches, streams, training_sources
+
+FAST = {"hidden_layer_sizes": (16,), "max_iter": 3, "tol": 0.0, "random_state": 0}
+
+
+def _fit(est, X):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X)
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of 32 rows, windows of 4 blocks: streaming shows at test sizes."""
+    monkeypatch.setattr(data, "BLOCK_ROWS", 32)
+    monkeypatch.setattr(data, "WINDOW_BLOCKS", 4)
+
+
+@pytest.fixture
+def memmap(tmp_path):
+    X = np.random.RandomState(0).normal(size=(50_000, 12)).astype(np.float32)
+    X[:, 1] = X[:, 0] * 2 + 0.1 * X[:, 1]  # some structure for PCA to find
+    np.save(tmp_path / "X.npy", X)
+    return np.load(tmp_path / "X.npy", mmap_mode="r")
+
+
+def test_what_streams(memmap):
+    assert streams(memmap)
+    assert streams(memmap[10:])  # a view of a memmap, as validation returns
+    assert streams(sp.random(10, 5, format="csr"))
+    assert not streams(np.asarray(memmap).copy())
+
+
+def test_a_streamed_epoch_visits_every_row_once_in_a_new_order(small_blocks, memmap):
+    mean, scale = np.zeros(12), np.ones(12)
+    source, validation = training_sources(
+        memmap, mean, scale, torch.device("cpu"), 0.1, np.random.RandomState(0)
+    )
+    assert isinstance(source, StreamedBatches)
+    generator = torch.Generator().manual_seed(0)
+    epochs = [torch.cat(list(source.batches(10, True, generator))).numpy() for _ in range(2)]
+    held_out = torch.cat(list(data.evaluation_batches(validation))).numpy()
+    assert epochs[0].shape[0] + held_out.shape[0] == 50_000
+    assert held_out.shape[0] == 32 * 157  # ceil(0.1 * 1563 blocks) whole blocks
+    everything = np.concatenate([epochs[0], held_out])
+    # The rows, each once: sorting both gives the same table.
+    assert_array_equal(np.sort(everything, axis=0), np.sort(np.asarray(memmap), axis=0))
+    assert not np.array_equal(epochs[0], epochs[1])
+    assert_array_equal(np.sort(epochs[0], axis=0), np.sort(epochs[1], axis=0))
+    # Within a window rows are shuffled, not left in block order.
+    first = epochs[0][:32]
+    assert not any(np.array_equal(first, memmap[s : s + 32]) for s in range(0, 50_000, 32))
+
+
+def test_memmap_fit_streams_and_matches_in_memory_quality(small_blocks, memmap):
+    X = np.asarray(memmap).copy()
+    _fit(AutoencoderTransformer(3, **FAST), X[:100])  # torch's one-off set-up, untraced
+    tracemalloc.start()
+    streamed = _fit(AutoencoderTransformer(3, **{**FAST, "max_iter": 4}), memmap)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # A window of raw rows, one standardized batch and the linear start's
+    # chunks; never a copy of X (2.4 MB here, 400 windows).
+    assert peak < 0.5 * X.nbytes
+    in_memory = _fit(AutoencoderTransformer(3, **{**FAST, "max_iter": 4}), X)
+    pca = PCA(3).fit(X)
+
+    def mse(model):
+        return np.mean((model.inverse_transform(model.transform(X)) - X) ** 2)
+
+    assert mse(streamed) <= mse(pca) * (1 + 1e-6)
+    assert mse(streamed) == pytest.approx(mse(in_memory), rel=0.05)
+    assert streamed.n_steps_ > 0
+
+
+@pytest.mark.parametrize("cls", [AutoencoderTransformer, VAETransformer])
+def test_sparse_and_dense_rows_give_the_same_outputs(cls):
+    X = sp.random(300, 20, density=0.2, format="csr", random_state=0, dtype=np.float64)
+    est = _fit(cls(3, **FAST), X)
+    assert_array_equal(est.mean_, 0.0)  # scaled, not centred, as StandardScaler(with_mean=False)
+    dense = X.toarray()
+    for fmt in ("csr", "csc"):
+        rows = X.asformat(fmt)
+        assert_array_equal(est.transform(rows), est.transform(dense))
+        assert_array_equal(est.score_samples(rows), est.score_samples(dense))
+    assert_array_equal(
+        est.inverse_transform(est.transform(X)), est.inverse_transform(est.transform(dense))
+    )
+
+
+def test_sparse_linear_start_is_pca_and_factor_analysis(monkeypatch):
+    import sklearn_ae._base
+    from sklearn_ae._training import History
+
+    monkeypatch.setattr(
+        sklearn_ae._base, "train", lambda *a, **k: History(stop_reason="converged")
+    )
+    X = sp.random(400, 15, density=0.3, format="csr", random_state=1)
+    ae = AutoencoderTransformer(4, random_state=0).fit(X)
+    pca = PCA(4).fit(X.toarray())
+    codes = pca.transform(X.toarray())
+    assert_allclose(ae.transform(X), codes, atol=1e-4 * np.abs(codes).max())
+    # The VAE starts at the same factor analysis, whether X is centred or not.
+    sparse_vae = VAETransformer(3, random_state=0).fit(X)
+    dense_vae = VAETransformer(3, random_state=0).fit(X.toarray())
+    assert sparse_vae.score(X) == pytest.approx(dense_vae.score(X.toarray()), rel=1e-5)
+
+
+def test_wide_sparse_data_is_never_densified(monkeypatch):
+    # 600 x 20,000 at density 1e-3: 96 MB dense in float64; the fit's and the
+    # transform's numpy allocations stay at a few batches.
+    X = sp.random(600, 20_000, density=1e-3, format="csr", random_state=0)
+    _fit(AutoencoderTransformer(2, **FAST), X[:50, :10])  # torch's one-off set-up, untraced
+    tracemalloc.start()
+    est = _fit(
+        AutoencoderTransformer(2, init="random", hidden_layer_sizes=(4,), max_iter=1), X
+    )
+    Z = est.transform(X)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert Z.shape == (600, 2) and np.all(np.isfinite(Z))
+    assert peak < 0.5 * 600 * 20_000 * 8
+    with pytest.raises(ValueError, match="init='random' for wider sparse data"):
+        AutoencoderTransformer(2).fit(X)
+
+
+def test_in_memory_source_is_one_tensor():
+    X = np.random.RandomState(0).normal(size=(50, 3))
+    source, validation = training_sources(
+        X, np.zeros(3), np.ones(3), torch.device("cpu"), None, np.random.RandomState(0)
+    )
+    assert isinstance(source, TensorBatches) and validation is None
+    batches = list(source.batches(16, False, None))
+    assert [b.shape[0] for b in batches] == [16, 16, 16, 2]
+    assert_allclose(torch.cat(batches).numpy(), X, rtol=1e-6)
