@@ -328,7 +328,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         module.decoder.start_at(decoder, decoder_bias)
         module.latent_scale.copy_(torch.as_tensor(latent_scale, dtype=torch.float32))
 
-    def _prepare_fit(self, variance, generator):
+    def _scale_changed(self, variance):
         n_features = self.scale_.shape[0]
         weight = np.full(n_features, 1.0 / n_features)
         if self._observation.standardizes:

@@ -167,6 +167,37 @@ class ResidualMap(nn.Module):
         return out
 
     @torch.no_grad()
+    def rescale_inputs(self, factor, shift):
+        """Take inputs ``x_new`` where it took ``x_old = factor * x_new + shift``, same outputs.
+
+        Exact for the affine path and the MLP branch (their first layers are
+        affine in the input); a user's branch is left as it is.
+        """
+        layers = [self.linear]
+        if self.gate is None and self.residual is not None:
+            layers.append(self.residual[0])
+        for layer in layers:
+            weight = layer.weight
+            factor_t = torch.as_tensor(factor, dtype=weight.dtype, device=weight.device)
+            shift_t = torch.as_tensor(shift, dtype=weight.dtype, device=weight.device)
+            layer.bias.add_(weight @ shift_t)
+            weight.mul_(factor_t)
+
+    @torch.no_grad()
+    def rescale_outputs(self, factor, shift):
+        """Return ``factor * y + shift`` where it returned ``y`` (a user's branch included)."""
+        weight = self.linear.weight
+        factor_t = torch.as_tensor(factor, dtype=weight.dtype, device=weight.device)
+        shift_t = torch.as_tensor(shift, dtype=weight.dtype, device=weight.device)
+        self.linear.weight.mul_(factor_t[:, None])
+        self.linear.bias.mul_(factor_t).add_(shift_t)
+        if self.gate is not None:
+            self.gate.mul_(factor_t)
+        elif self.residual is not None:
+            self.residual[-1].weight.mul_(factor_t[:, None])
+            self.residual[-1].bias.mul_(factor_t)
+
+    @torch.no_grad()
     def start_at(self, weight, bias):
         """Set the affine path to ``x @ weight.T + bias`` and the branch's output to zero.
 
@@ -216,6 +247,16 @@ class Autoencoder(nn.Module):
         )
         self.register_buffer("latent_scale", torch.ones(n_components, device=generator.device))
         self.register_buffer("output_mask", torch.ones(n_features, device=generator.device))
+
+    def restandardize(self, input_factor, input_shift, output_factor, output_shift):
+        """Re-express the network for new standardization statistics, same function.
+
+        Inputs standardized the old way are ``input_factor * x_new + input_shift``
+        in terms of the new; outputs in the new units are ``output_factor *
+        y_old + output_shift``.
+        """
+        self.encoder.rescale_inputs(input_factor, input_shift)
+        self.decoder.rescale_outputs(output_factor, output_shift)
 
     def encode(self, x):
         return self.encoder(x) * self.latent_scale
@@ -276,6 +317,15 @@ class VariationalAutoencoder(nn.Module):
     def noise_var(self):
         """Per-feature variance of ``p(x|z)``, floored."""
         return self.noise_floor + torch.exp(self.log_noise_var)
+
+    def restandardize(self, input_factor, input_shift, output_factor, output_shift):
+        """As :meth:`Autoencoder.restandardize`; the noise variance follows the output units."""
+        self.encoder.rescale_inputs(input_factor, input_shift)
+        self.decoder.rescale_outputs(output_factor, output_shift)
+        if self.log_noise_var is not None:
+            with torch.no_grad():
+                factor = torch.as_tensor(output_factor, dtype=self.log_noise_var.dtype)
+                self.start_noise_at(self.noise_var() * factor.to(self.log_noise_var.device) ** 2)
 
     @torch.no_grad()
     def start_noise_at(self, variance):

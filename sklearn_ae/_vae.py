@@ -382,10 +382,12 @@ class VAETransformer(_BaseAutoencoder):
         module.encoder.start_at(encoder, np.concatenate([mean_bias, log_var]))
         module.decoder.start_at(decoder, decoder_bias)
 
-    def _prepare_fit(self, variance, generator):
+    def _scale_changed(self, variance):
         # log|det| of the standardization: densities of standardized data
         # minus this are densities in the original units of X.
         self._log_scale = float(np.log(self.scale_).sum())
+
+    def _prepare_fit(self, variance, generator):
         self._score_noise = _moment_matched_normal(
             max(_N_SCORE_DRAWS, 2 * self.n_components), self.n_components, generator
         )
