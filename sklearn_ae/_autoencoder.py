@@ -76,7 +76,9 @@ class AutoencoderTransformer(_BaseAutoencoder):
     batch_size : int or "auto", default="auto"
         Mini-batch size. ``"auto"`` gives about 10 optimizer steps per epoch:
         ``n_train // 10`` clipped to [16, 256] (and at most ``n_train``), so
-        small data get enough steps and large data batches of 256.
+        small data get enough steps and large data batches of 256; rows wider
+        than 4096 features come at most ``2**20 / n_features`` per batch (but
+        at least 16), so that a densified batch stays small.
 
     optimizer : {"adam", "adamw", "sgd"}, default="adam"
         Torch optimizer; ``"sgd"`` uses Nesterov momentum 0.9.

@@ -28,6 +28,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._data import evaluation_batches, training_sources
 from ._device import make_generator, resolve_device, to_numpy, to_tensor
+from ._linear import CovarianceOperator, without_features
 from ._losses import nan_to_neg_inf
 from ._modules import ACTIVATIONS, user_module
 from ._observation import OBSERVATIONS
@@ -42,13 +43,12 @@ _INFERENCE_BATCH = 8192
 _INFERENCE_ELEMENTS = 1 << 21
 _FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 _SPARSE = ("csr", "csc")
-# init="linear" on sparse X forms the n_features x n_features covariance.
-_MAX_SPARSE_LINEAR_FEATURES = 4096
 # early_stopping="auto" holds out a validation split when it has at least this many rows.
 _MIN_AUTO_VALIDATION_ROWS = 10
 # batch_size="auto": about this many optimizer steps per epoch, within the bounds below.
 _AUTO_STEPS_PER_EPOCH = 10
 _AUTO_BATCH_BOUNDS = (16, 256)
+_AUTO_BATCH_VALUES = 1 << 20
 
 
 def _inference_rows(n_features):
@@ -324,20 +324,17 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             self._activation = self.activation
             self._branch_factories = (self.encoder, self.decoder)
             linear_start = self.init == "linear"
-            if linear_start and sp.issparse(X) and n_features > _MAX_SPARSE_LINEAR_FEATURES:
-                raise ValueError(
-                    f"init='linear' on sparse X needs its {n_features} x {n_features} "
-                    f"covariance, which is supported up to {_MAX_SPARSE_LINEAR_FEATURES} "
-                    "features; use init='random' for wider sparse data."
-                )
             mean, moment = column_moments(X, covariance=linear_start)
-            variance = np.diag(moment).copy() if linear_start else moment
+            if isinstance(moment, CovarianceOperator):
+                variance = moment.diagonal()
+            else:
+                variance = np.diag(moment).copy() if linear_start else moment
             # What is left of a constant feature's variance is rounding: it
             # is none, for the scale and for the linear start alike.
             constant = constant_features(mean, variance, n_samples)
             variance[constant] = 0.0
             if linear_start:
-                moment[constant, :] = moment[:, constant] = 0.0
+                moment = without_features(moment, constant)
             if self._observation.standardizes:
                 # Sparse X is scaled without centring, as StandardScaler(with_mean=False)
                 # does, so that its batches stay sparse until they are densified
@@ -493,8 +490,10 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         if self.batch_size != "auto":
             return min(self.batch_size, n_train)
         # About 10 steps per epoch: small data get enough optimizer steps per
-        # epoch, large data keep batches of 256.
+        # epoch, large data keep batches of 256; very wide rows (sparse text)
+        # come fewer per batch, so that a dense batch stays a few MB.
         low, high = _AUTO_BATCH_BOUNDS
+        high = max(low, min(high, _AUTO_BATCH_VALUES // self.n_features_in_))
         return min(int(np.clip(n_train // _AUTO_STEPS_PER_EPOCH, low, high)), n_train)
 
     def _handle_stop(self, history, incremental, first_call):

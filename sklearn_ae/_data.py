@@ -12,7 +12,8 @@ and knows nothing else about the data. Two sources serve every input:
   :data:`BLOCK_ROWS`; each epoch visits the blocks in a random order, a window
   of :data:`WINDOW_BLOCKS` blocks at a time, and shuffles the rows within the
   window. Only a window of raw rows is ever in memory, and each batch is
-  standardized (and densified) on its own.
+  standardized (and densified) on its own, into a buffer reused from batch to
+  batch.
 
 :func:`training_sources` makes the training source and the validation source
 for a fit: the validation rows are drawn row by row, except from a long
@@ -36,8 +37,9 @@ WINDOW_BLOCKS = 64
 #: A streamed array with fewer blocks than this is split into training and
 #: validation rows row by row; longer ones, block by block.
 MIN_SPLIT_BLOCKS = 20
-#: Rows per evaluation batch of a streamed validation set.
+#: Rows per evaluation batch of a streamed validation set, and values at most.
 EVAL_ROWS = 4096
+EVAL_VALUES = 1 << 21
 
 
 def streams(X):
@@ -121,14 +123,32 @@ class StreamedBatches:
         """Yield the mini-batches of one epoch; each window's last batch may be smaller.
 
         Each batch is standardized (and densified) on its own, so a sparse
-        window stays sparse.
+        window stays sparse, into one buffer reused from batch to batch: a
+        batch is valid until the next one is drawn (on the CPU it shares the
+        buffer's memory). Allocating every batch afresh let glibc's heap grow
+        by hundreds of MB on wide sparse rows.
         """
+        buffer = np.empty((batch_size, self.X.shape[1]), dtype=np.float32)
+        mean = self.mean.astype(np.float32)
+        scale = self.scale.astype(np.float32)
         for window in self.windows(shuffle, generator):
             n_rows = window.shape[0]
             order = _permutation(n_rows, generator) if shuffle else np.arange(n_rows)
             for start in range(0, n_rows, batch_size):
                 rows = window[order[start : start + batch_size]]
-                yield standardized_tensor(rows, self.mean, self.scale, self.device)
+                out = buffer[: rows.shape[0]]
+                if sp.issparse(rows):
+                    out[...] = 0.0
+                    # The rows' nonzeros are added into the zeroed buffer.
+                    rows.astype(np.float32).toarray(out=out)
+                    np.subtract(out, mean, out=out)
+                else:
+                    # float64 rows are centred in float64 on the way (large
+                    # offsets would lose precision in float32).
+                    work = rows.dtype if rows.dtype == np.float32 else np.float64
+                    np.subtract(rows, self.mean.astype(work), out=out, casting="same_kind")
+                np.divide(out, scale, out=out)
+                yield torch.from_numpy(out).to(self.device)
 
 
 def _permutation(n, generator):
@@ -210,4 +230,5 @@ def evaluation_batches(source):
     """The rows of a validation source, in a fixed order, in batches of bounded size."""
     if isinstance(source, TensorBatches):
         return [source.X]
-    return source.batches(EVAL_ROWS, shuffle=False, generator=None)
+    rows = int(np.clip(EVAL_VALUES // max(1, source.X.shape[1]), 1, EVAL_ROWS))
+    return source.batches(rows, shuffle=False, generator=None)

@@ -14,12 +14,65 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import linalg
+from scipy.sparse import linalg as sparse_linalg
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
+class CovarianceOperator:
+    """The covariance of sparse X as an operator, never as an ``n_features``-square matrix.
+
+    ``C v = X^T (X v) / n - mean (mean . v)``, optionally standardized
+    (``diag(1/scale) C diag(1/scale)``) and with some features dropped (their
+    rows and columns zeroed, as a constant feature's are). The top
+    eigenvectors come from ARPACK (``scipy.sparse.linalg.eigsh``): each
+    iteration costs two sparse products, ``O(nnz)``. This is PCA's
+    ``svd_solver="arpack"`` on implicitly centred sparse data.
+
+    Parameters
+    ----------
+    X : scipy.sparse matrix of shape (n_samples, n_features)
+    mean, variance : ndarray of shape (n_features,)
+    """
+
+    def __init__(self, X, mean, variance, scale=None, keep=None):
+        self.X = X.tocsr()
+        self.mean, self.variance = mean, variance
+        self.scale = np.ones_like(mean) if scale is None else scale
+        self.keep = np.ones(mean.shape, dtype=bool) if keep is None else keep
+        self.shape = (mean.shape[0], mean.shape[0])
+
+    def standardized(self, scale):
+        """The operator of the standardized data, ``(x - mean) / scale``."""
+        return CovarianceOperator(self.X, self.mean, self.variance, scale, self.keep)
+
+    def without(self, dropped):
+        """The operator with the ``dropped`` features' rows and columns zeroed."""
+        keep = self.keep & ~dropped
+        return CovarianceOperator(self.X, self.mean, self.variance, self.scale, keep)
+
+    def diagonal(self):
+        return np.where(self.keep, self.variance / self.scale**2, 0.0)
+
+    def matvec(self, v):
+        v = np.where(self.keep, v / self.scale, 0.0)
+        out = self.X.T @ (self.X @ v) / self.X.shape[0] - self.mean * (self.mean @ v)
+        return np.where(self.keep, out / self.scale, 0.0)
+
+    def top_eigen(self, k):
+        """The ``k`` largest eigenvalues (descending) and their eigenvectors (columns)."""
+        operator = sparse_linalg.LinearOperator(self.shape, matvec=self.matvec, dtype=np.float64)
+        # A fixed start vector: ARPACK's default is random.
+        start = np.full(self.shape[0], 1.0 / math.sqrt(self.shape[0]))
+        values, vectors = sparse_linalg.eigsh(operator, k=k, which="LA", v0=start)
+        order = np.argsort(values)[::-1]
+        return values[order], vectors[:, order]
+
+
 def _top_eigen(matrix, k):
     """The ``k`` largest eigenvalues (descending) and their eigenvectors (columns)."""
+    if isinstance(matrix, CovarianceOperator):
+        return matrix.top_eigen(k)
     n = matrix.shape[0]
     values, vectors = linalg.eigh(matrix, subset_by_index=[n - k, n - 1], check_finite=False)
     return values[::-1], vectors[:, ::-1]
@@ -34,7 +87,7 @@ def principal_components(covariance, n_components):
 
     Parameters
     ----------
-    covariance : ndarray of shape (n_features, n_features)
+    covariance : ndarray of shape (n_features, n_features) or CovarianceOperator
     n_components : int
 
     Returns
@@ -152,6 +205,70 @@ def factor_analysis(covariance, n_components, noise_floor, *, tol=1e-7, max_iter
     )
 
 
+def probabilistic_pca(covariance, n_components, noise_floor):
+    """Probabilistic PCA (Tipping and Bishop) as a :class:`FactorModel` with equal noise variances.
+
+    For data too wide for factor analysis's ``n_features``-square
+    eigendecompositions: it needs only the top eigenpairs (of a
+    :class:`CovarianceOperator`) and the trace. Its posterior covariance is
+    diagonal in the principal axes, as a VAE's must be.
+
+    Parameters
+    ----------
+    covariance : ndarray of shape (n_features, n_features) or CovarianceOperator
+    n_components : int
+    noise_floor : float
+
+    Returns
+    -------
+    FactorModel
+    """
+    values, vectors = _top_eigen(covariance, n_components)
+    diagonal = covariance.diagonal() if isinstance(covariance, CovarianceOperator) else np.diag(
+        covariance
+    )
+    n_features = diagonal.shape[0]
+    trace = float(diagonal.sum())
+    values = np.maximum(values, 0.0)
+    rest = max(n_features - n_components, 1)
+    sigma2 = max((trace - values.sum()) / rest, noise_floor)
+    kept = np.maximum(values, sigma2)
+    loadings = vectors * np.sqrt(kept - sigma2)
+    posterior_variance = sigma2 / kept
+    encoder = (np.sqrt(kept - sigma2) / kept)[:, None] * vectors.T
+    log_det = np.log(kept).sum() + (n_features - n_components) * math.log(sigma2)
+    trace_term = np.sum(values / kept) + (trace - values.sum()) / sigma2
+    log_likelihood = -0.5 * (n_features * _LOG_2PI + log_det + trace_term)
+    return FactorModel(
+        loadings=loadings,
+        noise_variance=np.full(n_features, sigma2),
+        posterior_variance=posterior_variance,
+        encoder=encoder,
+        log_likelihood=float(log_likelihood),
+        n_iter=1,
+    )
+
+
+def gaussian_factor_model(covariance, scale, n_components, noise_floor):
+    """The linear Gaussian model a VAE starts from, for data standardized by ``scale``.
+
+    Factor analysis of a covariance matrix; probabilistic PCA of a
+    :class:`CovarianceOperator`, too wide for factor analysis.
+    """
+    if isinstance(covariance, CovarianceOperator):
+        return probabilistic_pca(covariance.standardized(scale), n_components, noise_floor)
+    return factor_analysis(covariance / np.outer(scale, scale), n_components, noise_floor)
+
+
+def without_features(covariance, dropped):
+    """The covariance with the ``dropped`` features' rows and columns zeroed."""
+    if isinstance(covariance, CovarianceOperator):
+        return covariance.without(dropped)
+    covariance = covariance.copy()
+    covariance[dropped, :] = covariance[:, dropped] = 0.0
+    return covariance
+
+
 def principal_scales(covariance, n_components):
     """Principal axes and the standard deviations of the data along them.
 
@@ -161,7 +278,7 @@ def principal_scales(covariance, n_components):
 
     Parameters
     ----------
-    covariance : ndarray of shape (n_features, n_features)
+    covariance : ndarray of shape (n_features, n_features) or CovarianceOperator
     n_components : int
 
     Returns

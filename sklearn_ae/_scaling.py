@@ -10,7 +10,11 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils.sparsefuncs import mean_variance_axis
 
+from ._linear import CovarianceOperator
+
 _CHUNK_ROWS = 4096
+#: Sparse X wider than this gets its covariance as an operator, not a matrix.
+MAX_DENSE_COVARIANCE_FEATURES = 4096
 
 
 def column_moments(X, *, covariance=False, chunk_rows=_CHUNK_ROWS):
@@ -32,7 +36,9 @@ def column_moments(X, *, covariance=False, chunk_rows=_CHUNK_ROWS):
     -------
     mean : ndarray of shape (n_features,)
     moment : ndarray of shape (n_features,) or (n_features, n_features)
-        Variances, or the covariance matrix; both with ``ddof=0``.
+        Variances, or the covariance matrix; both with ``ddof=0``. The
+        covariance of sparse X wider than :data:`MAX_DENSE_COVARIANCE_FEATURES`
+        is a :class:`~sklearn_ae._linear.CovarianceOperator`.
     """
     if sp.issparse(X):
         return _sparse_moments(X, covariance)
@@ -64,6 +70,8 @@ def _sparse_moments(X, covariance):
     mean, variance = mean.astype(np.float64), variance.astype(np.float64)
     if not covariance:
         return mean, variance
+    if X.shape[1] > MAX_DENSE_COVARIANCE_FEATURES:
+        return mean, CovarianceOperator(X, mean, variance)
     # E[x x^T] - m m^T: the product of the sparse matrix with itself is
     # n_features x n_features, the only dense object here.
     second = (X.T @ X).toarray().astype(np.float64) / X.shape[0]

@@ -100,15 +100,21 @@ def train_step(optimizer, batch_loss, xb):
 
 
 def run_epoch(optimizer, batch_loss, source, batch_size, shuffle, generator):
-    """One pass over a batch source: the sample-weighted mean terms (on device), and the steps."""
-    terms, sizes = [], []
+    """One pass over a batch source: the sample-weighted mean terms (on device), and the steps.
+
+    The terms are summed in place as the steps go. Keeping a small tensor
+    per step until the end of the epoch, between the batch-sized temporaries
+    of the steps, fragmented glibc's heap: on rows of 50,000 features a
+    1-epoch fit's peak RSS grew by 3.5 MB per step.
+    """
+    total, n_samples, n_steps = None, 0, 0
     for xb in source.batches(batch_size, shuffle, generator):
-        terms.append(train_step(optimizer, batch_loss, xb))
-        sizes.append(xb.shape[0])
-    # Weighted by batch size only once per epoch, off the per-step path.
-    stacked = torch.stack(terms)
-    weights = torch.tensor(sizes, dtype=stacked.dtype).to(stacked.device, non_blocking=True)
-    return (stacked * weights[:, None]).sum(0) / sum(sizes), len(sizes)
+        terms = train_step(optimizer, batch_loss, xb)
+        size = xb.shape[0]
+        total = terms * size if total is None else total.add_(terms, alpha=size)
+        n_samples += size
+        n_steps += 1
+    return total / n_samples, n_steps
 
 
 def train(

@@ -9,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import _BaseAutoencoder
 from ._device import make_generator, to_numpy, to_tensor
-from ._linear import factor_analysis, logit, principal_scales
+from ._linear import gaussian_factor_model, logit, principal_scales
 from ._losses import (
     elbo,
     importance_weighted_bound,
@@ -112,7 +112,9 @@ class VAETransformer(_BaseAutoencoder):
     batch_size : int or "auto", default="auto"
         Mini-batch size. ``"auto"`` gives about 10 optimizer steps per epoch:
         ``n_train // 10`` clipped to [16, 256] (and at most ``n_train``), so
-        small data get enough steps and large data batches of 256.
+        small data get enough steps and large data batches of 256; rows wider
+        than 4096 features come at most ``2**20 / n_features`` per batch (but
+        at least 16), so that a densified batch stays small.
 
     optimizer : {"adam", "adamw", "sgd"}, default="adam"
         Torch optimizer; ``"sgd"`` uses Nesterov momentum 0.9.
@@ -357,10 +359,10 @@ class VAETransformer(_BaseAutoencoder):
     def _start_linear(self, module, mean, covariance):
         n_features, d = covariance.shape[0], self.n_components
         if self._observation.name == "gaussian":
-            # Factor analysis of the standardized data: the encoder gives its
-            # exact posterior, so the ELBO is its log-likelihood.
-            standardized = covariance / np.outer(self.scale_, self.scale_)
-            model = factor_analysis(standardized, d, _NOISE_FLOOR)
+            # Factor analysis of the standardized data (probabilistic PCA for
+            # wide sparse data): the encoder gives its exact posterior, so the
+            # ELBO is its log-likelihood.
+            model = gaussian_factor_model(covariance, self.scale_, d, _NOISE_FLOOR)
             # The data's mean in standardized units: 0 unless X is sparse
             # (scaled, not centred).
             offset = (mean - self.mean_) / self.scale_

@@ -53,8 +53,12 @@ def test_a_streamed_epoch_visits_every_row_once_in_a_new_order(small_blocks, mem
     )
     assert isinstance(source, StreamedBatches)
     generator = torch.Generator().manual_seed(0)
-    epochs = [torch.cat(list(source.batches(10, True, generator))).numpy() for _ in range(2)]
-    held_out = torch.cat(list(data.evaluation_batches(validation))).numpy()
+    # A batch is valid until the next is drawn (one reused buffer): copy each.
+    epochs = [
+        torch.cat([b.clone() for b in source.batches(10, True, generator)]).numpy()
+        for _ in range(2)
+    ]
+    held_out = torch.cat([b.clone() for b in data.evaluation_batches(validation)]).numpy()
     assert epochs[0].shape[0] + held_out.shape[0] == 50_000
     assert held_out.shape[0] == 32 * 157  # ceil(0.1 * 1563 blocks) whole blocks
     everything = np.concatenate([epochs[0], held_out])
@@ -135,8 +139,28 @@ def test_wide_sparse_data_is_never_densified(monkeypatch):
     tracemalloc.stop()
     assert Z.shape == (600, 2) and np.all(np.isfinite(Z))
     assert peak < 0.5 * 600 * 20_000 * 8
-    with pytest.raises(ValueError, match="init='random' for wider sparse data"):
-        AutoencoderTransformer(2).fit(X)
+
+
+def test_wide_sparse_linear_start_uses_the_covariance_operator(monkeypatch):
+    import sklearn_ae._base
+    import sklearn_ae._scaling
+    from sklearn_ae._training import History
+
+    monkeypatch.setattr(
+        sklearn_ae._base, "train", lambda *a, **k: History(stop_reason="converged")
+    )
+    X = sp.random(300, 40, density=0.3, format="csr", random_state=2)
+    dense_path = AutoencoderTransformer(3, random_state=0).fit(X)
+    # As if X were wider than a dense covariance allows: ARPACK on the operator.
+    monkeypatch.setattr(sklearn_ae._scaling, "MAX_DENSE_COVARIANCE_FEATURES", 10)
+    operator_path = AutoencoderTransformer(3, random_state=0).fit(X)
+    codes = dense_path.transform(X)
+    assert_allclose(operator_path.transform(X), codes, atol=1e-4 * np.abs(codes).max())
+    # The VAE starts at probabilistic PCA of the scaled data: PCA.score's model.
+    vae = VAETransformer(3, random_state=0).fit(X)
+    scaled = X.toarray() / vae.scale_
+    ppca = PCA(3).fit(scaled).score(scaled) - np.log(vae.scale_).sum()
+    assert vae.score(X) == pytest.approx(ppca, rel=1e-4)
 
 
 def test_in_memory_source_is_one_tensor():
