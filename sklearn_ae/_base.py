@@ -27,7 +27,7 @@ from sklearn.utils._set_output import ADAPTERS_MANAGER, _get_output_config
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._data import evaluation_batches, training_sources
-from ._device import make_generator, resolve_device, to_numpy, to_tensor
+from ._device import flush_denormals, make_generator, resolve_device, to_numpy, to_tensor
 from ._linear import CovarianceOperator, without_features
 from ._losses import nan_to_neg_inf
 from ._modules import ACTIVATIONS, user_module
@@ -400,20 +400,21 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             start_loss=self.loss_curve_[-1] if self.loss_curve_ else np.inf,
         )
         try:
-            history = train(
-                self.module_,
-                self._optimizer,
-                lambda xb: self._batch_loss(self.module_, xb),
-                train_source,
-                monitor,
-                max_iter=1 if incremental else self.max_iter,
-                batch_size=self._effective_batch_size(train_source.n_samples),
-                shuffle=self.shuffle,
-                generator=self._generator,
-                stop_early=not incremental,
-                verbose=self.verbose,
-                epoch_offset=self.n_iter_,
-            )
+            with flush_denormals():
+                history = train(
+                    self.module_,
+                    self._optimizer,
+                    lambda xb: self._batch_loss(self.module_, xb),
+                    train_source,
+                    monitor,
+                    max_iter=1 if incremental else self.max_iter,
+                    batch_size=self._effective_batch_size(train_source.n_samples),
+                    shuffle=self.shuffle,
+                    generator=self._generator,
+                    stop_early=not incremental,
+                    verbose=self.verbose,
+                    epoch_offset=self.n_iter_,
+                )
         except NonFiniteStartError as exc:
             raise ValueError(
                 f"{type(self).__name__}: {exc}, so training cannot judge any epoch against it. "
@@ -581,7 +582,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     def _batched(self, A, fn):
         """Run ``fn(module, batch, mean, scale)`` over row batches of A, in A's dtype; stack."""
         module, mean, scale = self._inference_state(A.dtype)
-        outputs = []
+        out = None
         # A plain range, not sklearn's gen_batches: its parameter validation
         # alone costs more than encoding a single row.
         step = _inference_rows(A.shape[1])
@@ -590,9 +591,15 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 rows = A[start : start + step]
                 if sp.issparse(rows):
                     rows = rows.toarray()
-                batch = to_tensor(rows, mean.device, mean.dtype)
-                outputs.append(to_numpy(fn(module, batch, mean, scale)))
-        return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
+                batch = to_numpy(fn(module, to_tensor(rows, mean.device, mean.dtype), mean, scale))
+                if step >= A.shape[0]:
+                    return batch
+                # Written into one output array: a list of batches and its
+                # concatenation would hold the output twice.
+                if out is None:
+                    out = np.empty((A.shape[0], *batch.shape[1:]), dtype=batch.dtype)
+                out[start : start + batch.shape[0]] = batch
+        return out
 
     def _apply(self, X, fn):
         """Run ``fn(module, xs, scale)`` on standardized batches of X; stack the results."""
