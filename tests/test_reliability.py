@@ -197,3 +197,31 @@ def test_models_fitted_in_joblib_workers_work_in_the_parent(cls, cancer):
     remote[0].partial_fit(X_train)
     local.partial_fit(X_train)
     assert_allclose(remote[0].transform(X_test), local.transform(X_test), rtol=1e-6)
+
+
+def test_training_flushes_subnormals_and_restores_the_mode(monkeypatch):
+    from sklearn_ae import _base
+    from sklearn_ae._device import _flushing_denormals, flush_denormals
+
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU cannot flush subnormal floats")
+    seen = []
+    original = _base.train
+
+    def spy(*args, **kwargs):
+        seen.append(_flushing_denormals())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(_base, "train", spy)
+    assert not _flushing_denormals()
+    _quiet_fit(AutoencoderTransformer(**FAST), np.random.RandomState(0).normal(size=(40, 4)))
+    assert seen == [True]
+    assert not _flushing_denormals()
+    # A mode the user set stays set.
+    torch.set_flush_denormal(True)
+    try:
+        with flush_denormals():
+            pass
+        assert _flushing_denormals()
+    finally:
+        torch.set_flush_denormal(False)
