@@ -68,7 +68,6 @@ import os
 import platform
 import signal
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -80,6 +79,7 @@ from pathlib import Path
 import numpy as np
 import sklearn
 import torch
+from _report import cpu_model, git_revision, markdown_table
 from sklearn.datasets import load_digits, load_sample_images
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
@@ -606,39 +606,10 @@ def transform_latency(name, X, estimator, *, rounds, calls, log):
 # Output.
 
 
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
-def _git_revision():
-    """The commit measured, and whether the package had uncommitted edits."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "sklearn_ae"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    except OSError:
-        return "unknown revision"
-    return f"{head or 'unknown'}{' + uncommitted changes in sklearn_ae/' if dirty else ''}"
 
 
-def markdown_table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def main(argv=None):
@@ -667,7 +638,7 @@ def run_all(args):
 
     wall_start = time.perf_counter()
     # Read now: the package was imported at start-up, so that is the code measured.
-    revision = _git_revision()
+    revision = git_revision()
     configs = {
         "digits": {
             "data": digits_data,
@@ -722,7 +693,7 @@ def run_all(args):
         f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}; command: "
         f"`python benchmarks/bench_fit.py {' '.join(sys.argv[1:])}`",
         f"- threads: torch {torch.get_num_threads()}, BLAS ({blas}); "
-        f"CPU: {_cpu_model()}, {torch.get_num_threads()} of "
+        f"CPU: {cpu_model()}, {torch.get_num_threads()} of "
         f"{os.cpu_count()} logical cores",
         f"- sklearn_ae at {revision} (at start-up)",
         f"- torch {torch.__version__}, scikit-learn {sklearn.__version__}, "

@@ -104,6 +104,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from _report import cpu_model, git_revision, markdown_table
 
 RESULTS = Path(__file__).resolve().parent / "results" / "memory.md"
 N_COMPONENTS = 8
@@ -332,15 +333,6 @@ def run_child(path, mode, args):
 # Report.
 
 
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _mem_available():
@@ -355,28 +347,8 @@ def _mem_available():
     return None
 
 
-def _git_revision():
-    """The commit measured, and whether the package had uncommitted edits."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "sklearn_ae"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    except OSError:
-        return "unknown revision"
-    return f"{head or 'unknown'}{' + uncommitted changes in sklearn_ae/' if dirty else ''}"
 
 
-def markdown_table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def _mb(n_bytes):
@@ -474,7 +446,7 @@ def report_text(args, reports, n_samples, file_bytes, revision, wall):
             f'early_stopping={early}, device="cpu", random_state=0); '
             f"batch size {first['batch_size']}, epochs run {first['n_iter']}",
             f"- threads in the children: torch {first['torch_threads']}, BLAS ({first['blas']}); "
-            f"CPU: {_cpu_model()}, {os.cpu_count()} logical cores",
+            f"CPU: {cpu_model()}, {os.cpu_count()} logical cores",
             f"- sklearn_ae {sklearn_ae.__version__} at {revision}; torch {torch.__version__}, "
             f"numpy {np.__version__}, scikit-learn {sklearn.__version__}, "
             f"Python {platform.python_version()}",
@@ -581,7 +553,7 @@ def main(argv=None):
         print(message, file=sys.stderr, flush=True)
 
     wall_start = time.perf_counter()
-    revision = _git_revision()
+    revision = git_revision()
     n_samples = max(1, int(args.gigabytes * 1e9 / (4 * args.features)))
     file_bytes = n_samples * args.features * 4
     free = shutil.disk_usage(args.dir).free

@@ -63,6 +63,7 @@ import joblib
 import numpy as np
 import sklearn
 import torch
+from _report import cpu_model, markdown_table
 from joblib.parallel import get_active_backend
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
@@ -170,21 +171,6 @@ def rows(settings):
     return out
 
 
-def markdown_table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv=None):
@@ -234,7 +220,7 @@ def main(argv=None):
             f"{', '.join(f'{k}={v!r}' for k, v in estimator_params.items()) or 'defaults'}, "
             f"random_state=0)]), n_components {grid}, cv=3, refit=False) on digits "
             f"{X.shape}; n_jobs=1 against n_jobs={N_JOBS}, {pairs} interleaved pairs",
-            f"- CPU: {_cpu_model()}; os.cpu_count() {os.cpu_count()}, joblib.cpu_count() {n_cpus}",
+            f"- CPU: {cpu_model()}; os.cpu_count() {os.cpu_count()}, joblib.cpu_count() {n_cpus}",
             "- thread variables removed from the environment at start-up: "
             + (", ".join(f"{k}={v}" for k, v in inherited.items()) or "none were set"),
             f"- torch {torch.__version__}, scikit-learn {sklearn.__version__}, "
