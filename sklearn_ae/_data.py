@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ._scaling import standardized_tensor
+from ._scaling import standardize_into, standardized_tensor
 
 #: Arrays whose float32 copy would exceed this many bytes are streamed, not copied.
 STREAM_BYTES = 1 << 30
@@ -129,25 +129,12 @@ class StreamedBatches:
         by hundreds of MB on wide sparse rows.
         """
         buffer = np.empty((batch_size, self.X.shape[1]), dtype=np.float32)
-        mean = self.mean.astype(np.float32)
-        scale = self.scale.astype(np.float32)
         for window in self.windows(shuffle, generator):
             n_rows = window.shape[0]
             order = _permutation(n_rows, generator) if shuffle else np.arange(n_rows)
             for start in range(0, n_rows, batch_size):
                 rows = window[order[start : start + batch_size]]
-                out = buffer[: rows.shape[0]]
-                if sp.issparse(rows):
-                    out[...] = 0.0
-                    # The rows' nonzeros are added into the zeroed buffer.
-                    rows.astype(np.float32).toarray(out=out)
-                    np.subtract(out, mean, out=out)
-                else:
-                    # float64 rows are centred in float64 on the way (large
-                    # offsets would lose precision in float32).
-                    work = rows.dtype if rows.dtype == np.float32 else np.float64
-                    np.subtract(rows, self.mean.astype(work), out=out, casting="same_kind")
-                np.divide(out, scale, out=out)
+                out = standardize_into(rows, self.mean, self.scale, buffer[: rows.shape[0]])
                 yield torch.from_numpy(out).to(self.device)
 
 

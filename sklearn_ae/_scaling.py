@@ -126,19 +126,32 @@ def standard_scale(mean, variance, constant):
     return scale
 
 
-def standardized_tensor(X, mean, scale, device):
-    """``(X - mean) / scale`` as one float32 tensor on ``device``.
+def standardize_into(X, mean, scale, out):
+    """Write ``(X - mean) / scale`` of dense or sparse rows into the float32 array ``out``.
 
     numpy's ufuncs cast into the float32 output through small internal
     buffers, so there is no X-sized float64 temporary; this is about 3x faster
     than converting first and standardizing in torch. Sparse rows are
-    densified here: callers pass a block at a time.
+    densified straight into ``out``.
+
+    Returns
+    -------
+    out : ndarray of float32, shape X.shape
     """
     if sp.issparse(X):
-        X = X.toarray()
-    out = np.empty(X.shape, dtype=np.float32)
-    # float64 X is centred in float64 (large offsets would lose precision in
-    # float32); float32 X is centred in float32, a third faster.
-    np.subtract(X, mean.astype(X.dtype, copy=False), out=out, casting="same_kind")
+        out[...] = 0.0
+        # The nonzeros are added into the zeroed array.
+        X.astype(np.float32).toarray(out=out)
+        np.subtract(out, mean.astype(np.float32), out=out)
+    else:
+        # float64 X is centred in float64 (large offsets would lose precision
+        # in float32); float32 X is centred in float32, a third faster.
+        np.subtract(X, mean.astype(X.dtype, copy=False), out=out, casting="same_kind")
     np.divide(out, scale.astype(np.float32), out=out)
+    return out
+
+
+def standardized_tensor(X, mean, scale, device):
+    """``(X - mean) / scale`` as one new float32 tensor on ``device``."""
+    out = standardize_into(X, mean, scale, np.empty(X.shape, dtype=np.float32))
     return torch.from_numpy(out).to(device)
