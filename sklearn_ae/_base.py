@@ -33,7 +33,7 @@ from ._losses import nan_to_neg_inf
 from ._modules import ACTIVATIONS, user_module
 from ._observation import OBSERVATIONS
 from ._persistence import plain_state, restore_state, save
-from ._scaling import column_moments, constant_features, standard_scale
+from ._scaling import column_moments, merge_moments, scale_rule
 from ._stopping import Monitor, NonFiniteStartError, StoppingRule
 from ._training import make_optimizer, train
 
@@ -331,8 +331,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 variance = np.diag(moment).copy() if linear_start else moment
             # What is left of a constant feature's variance is rounding: it
             # is none, for the scale and for the linear start alike.
-            constant = constant_features(mean, variance, n_samples)
-            variance[constant] = 0.0
+            variance, constant, scale = scale_rule(mean, variance, n_samples)
             if linear_start:
                 moment = without_features(moment, constant)
             if self._observation.standardizes:
@@ -340,7 +339,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 # does, so that its batches stay sparse until they are densified
                 # one by one; the linear start puts the mean in the biases.
                 center = np.zeros(n_features) if sp.issparse(X) else mean
-                self.mean_, self.scale_ = center, standard_scale(mean, variance, constant)
+                self.mean_, self.scale_ = center, scale
             else:
                 self.mean_, self.scale_ = np.zeros(n_features), np.ones(n_features)
             self.module_ = self._build_module(n_features, self._generator)
@@ -448,14 +447,10 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """
         count, mean, variance = self._moments
         chunk_mean, chunk_variance = column_moments(X)
-        n = X.shape[0]
-        total = count + n
-        delta = chunk_mean - mean
-        mean = mean + delta * (n / total)
-        variance = (variance * count + chunk_variance * n + delta**2 * (count * n / total)) / total
-        constant = constant_features(mean, variance, total)
-        variance[constant] = 0.0
-        scale = standard_scale(mean, variance, constant)
+        total, mean, variance = merge_moments(
+            count, mean, variance, X.shape[0], chunk_mean, chunk_variance
+        )
+        variance, constant, scale = scale_rule(mean, variance, total)
         center = mean if self._centred else np.zeros_like(mean)
         # x_s(old) = (x_s(new) * scale + center - mean_) / scale_, and the
         # inverse for the outputs.

@@ -126,6 +126,44 @@ def standard_scale(mean, variance, constant):
     return scale
 
 
+def scale_rule(mean, variance, n_samples):
+    """The standardization ``fit`` and ``partial_fit`` share, from per-feature moments.
+
+    Parameters
+    ----------
+    mean, variance : ndarray of shape (n_features,)
+    n_samples : int
+        Rows the moments summarise.
+
+    Returns
+    -------
+    variance : ndarray of shape (n_features,)
+        A copy, 0 for the constant features (their variance is rounding).
+    constant : ndarray of bool, shape (n_features,)
+    scale : ndarray of shape (n_features,)
+        As :func:`standard_scale`.
+    """
+    constant = constant_features(mean, variance, n_samples)
+    variance = np.where(constant, 0.0, variance)
+    return variance, constant, standard_scale(mean, variance, constant)
+
+
+def merge_moments(count, mean, variance, chunk_count, chunk_mean, chunk_variance):
+    """Moments of two sets of rows from each one's count, mean and variance (Chan et al.).
+
+    Returns
+    -------
+    count : int
+    mean, variance : ndarray of shape (n_features,)
+    """
+    total = count + chunk_count
+    delta = chunk_mean - mean
+    merged_mean = mean + delta * (chunk_count / total)
+    merged = variance * count + chunk_variance * chunk_count
+    merged = (merged + delta**2 * (count * chunk_count / total)) / total
+    return total, merged_mean, merged
+
+
 def standardize_into(X, mean, scale, out):
     """Write ``(X - mean) / scale`` of dense or sparse rows into the float32 array ``out``.
 
