@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.optim.optimizer as _torch_optimizer
 from tqdm.auto import tqdm
 
 
@@ -90,16 +91,146 @@ def make_optimizer(name, module, learning_rate, alpha):
     return cls(groups, lr=learning_rate)
 
 
-def train_step(optimizer, batch_loss, xb):
+class Stepper:
+    """``optimizer.zero_grad(set_to_none=True)`` and ``optimizer.step()``, with less Python.
+
+    For a fused Adam or AdamW (what :func:`make_optimizer` builds on CPU and
+    CUDA) a step is one ``torch._foreach_add_`` on the step counts and one
+    fused kernel per parameter group. ``torch.optim``'s ``step`` wraps those in
+    per-step Python (hooks, profiling, re-grouping every tensor by device and
+    dtype) that cost about 0.1 ms a step, a fifth of a step of the default
+    network on digits. Once the optimizer's state exists (after its first
+    ordinary ``step``), this calls the same two kernels with the same
+    arguments, so the parameters and the state are bit-identical to
+    ``optimizer.step()``'s (tested). Anything else (SGD, another optimizer,
+    a hook, a parameter without a gradient or without state) takes
+    ``optimizer.step()``.
+
+    The tensor lists are gathered when the fast path starts and belong to one
+    :func:`train` call: the optimizer must not be replaced or reloaded in between.
+
+    Parameters
+    ----------
+    optimizer : torch.optim.Optimizer
+    """
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        # In the order of _fused_adam_kernels' lists, which skip no nonempty group.
+        self.params = [p for group in optimizer.param_groups for p in group["params"]]
+        self.kernels = None
+        self.eligible = _fused_adam_eligible(optimizer)
+
+    def zero_grad(self):
+        for param in self.params:
+            param.grad = None
+
+    def step(self):
+        if self.kernels is None:
+            self.optimizer.step()
+            if self.eligible:
+                self.kernels = _fused_adam_kernels(self.optimizer)
+                self.eligible = self.kernels is not None
+            return
+        grads = [param.grad for param in self.params]
+        if any(grad is None for grad in grads):
+            self.kernels = None
+            self.eligible = False
+            self.optimizer.step()
+            return
+        steps, calls = self.kernels
+        torch._foreach_add_(steps, 1)
+        start = 0
+        for kernel, tensors, options in calls:
+            params, exp_avgs, exp_avg_sqs = tensors
+            end = start + len(params)
+            kernel(
+                params, grads[start:end], exp_avgs, exp_avg_sqs, [], steps[start:end], **options
+            )
+            start = end
+
+
+def _fused_adam_eligible(optimizer):
+    """Whether :class:`Stepper` may call the fused Adam kernels for ``optimizer`` itself."""
+    if type(optimizer) not in (torch.optim.Adam, torch.optim.AdamW):
+        return False
+    if not (hasattr(torch, "_fused_adam_") and hasattr(torch, "_fused_adamw_")):
+        return False
+    # step() runs these hooks; skipping them would be a silent change.
+    hooks = [
+        getattr(optimizer, "_optimizer_step_pre_hooks", None),
+        getattr(optimizer, "_optimizer_step_post_hooks", None),
+        getattr(_torch_optimizer, "_global_optimizer_pre_hooks", None),
+        getattr(_torch_optimizer, "_global_optimizer_post_hooks", None),
+    ]
+    if any(hook is None or len(hook) for hook in hooks):
+        return False
+    for group in optimizer.param_groups:
+        if not group.get("fused") or group.get("amsgrad") or group.get("maximize"):
+            return False
+        if group.get("capturable") or group.get("differentiable"):
+            return False
+        if isinstance(group["lr"], torch.Tensor) or any(
+            isinstance(beta, torch.Tensor) for beta in group["betas"]
+        ):
+            return False
+    return True
+
+
+def _fused_adam_kernels(optimizer):
+    """The step-count tensors and, per parameter group, the kernel and its arguments.
+
+    None when a parameter has no state yet, or the state is not what the
+    fused kernels take (per-parameter step tensors on the parameter's device).
+    """
+    steps, calls = [], []
+    for group in optimizer.param_groups:
+        params = group["params"]
+        if not params:  # the kernels refuse empty lists; step() skips such a group too
+            continue
+        states = [optimizer.state.get(p) for p in params]
+        if any(
+            state is None
+            or not isinstance(state.get("step"), torch.Tensor)
+            or state["step"].device != p.device
+            for p, state in zip(params, states)
+        ):
+            return None
+        # AdamW is Adam with decoupled decay in torch >= 2.5; earlier, its own class.
+        decoupled = group.get("decoupled_weight_decay", isinstance(optimizer, torch.optim.AdamW))
+        beta1, beta2 = group["betas"]
+        options = {
+            "lr": group["lr"],
+            "beta1": beta1,
+            "beta2": beta2,
+            "weight_decay": group["weight_decay"],
+            "eps": group["eps"],
+            "amsgrad": False,
+            "maximize": False,
+            "grad_scale": None,
+            "found_inf": None,
+        }
+        kernel = torch._fused_adamw_ if decoupled else torch._fused_adam_
+        tensors = (
+            list(params),
+            [state["exp_avg"] for state in states],
+            [state["exp_avg_sq"] for state in states],
+        )
+        steps.extend(state["step"] for state in states)
+        calls.append((kernel, tensors, options))
+    return steps, calls
+
+
+def train_step(stepper, batch_loss, xb):
     """One gradient step on batch ``xb``; returns the detached loss terms (no sync)."""
-    optimizer.zero_grad(set_to_none=True)
+    stepper.zero_grad()
     loss, terms = batch_loss(xb)
     loss.backward()
-    optimizer.step()
+    stepper.step()
     return terms
 
 
-def run_epoch(optimizer, batch_loss, source, batch_size, shuffle, generator):
+def run_epoch(stepper, batch_loss, source, batch_size, shuffle, generator):
     """One pass over a batch source: the sample-weighted mean terms (on device), and the steps.
 
     The terms are summed in place as the steps go. Keeping a small tensor
@@ -109,7 +240,7 @@ def run_epoch(optimizer, batch_loss, source, batch_size, shuffle, generator):
     """
     total, n_samples, n_steps = None, 0, 0
     for xb in source.batches(batch_size, shuffle, generator):
-        terms = train_step(optimizer, batch_loss, xb)
+        terms = train_step(stepper, batch_loss, xb)
         size = xb.shape[0]
         total = terms * size if total is None else total.add_(terms, alpha=size)
         n_samples += size
@@ -163,11 +294,10 @@ def train(
     bar = tqdm(epochs, desc="fit", unit="epoch", leave=False) if verbose == 1 else None
     monitor.begin()
     module.train()
+    stepper = Stepper(optimizer)
     try:
         for epoch in bar if bar is not None else epochs:
-            terms, n_steps = run_epoch(
-                optimizer, batch_loss, source, batch_size, shuffle, generator
-            )
+            terms, n_steps = run_epoch(stepper, batch_loss, source, batch_size, shuffle, generator)
             history.n_steps += n_steps
             # The one host-device synchronisation of the epoch.
             values = torch.cat([terms.detach(), *monitor.epoch_tensors()]).cpu().numpy()

@@ -15,6 +15,7 @@ import torch
 from numpy.testing import assert_array_equal
 
 from sklearn_ae import AutoencoderTransformer, VAETransformer
+from sklearn_ae._training import Stepper
 
 # Only the max_iter warning is expected of these tiny fits; a divergence warning would be an error.
 pytestmark = pytest.mark.filterwarnings(
@@ -120,16 +121,33 @@ X_CASES = [
 # Inputs that are bad only against a fitted model: (trained on a DataFrame?, corruption, ...).
 FITTED_X_CASES = [
     pytest.param(False, lambda X: X[:, :3], ValueError, "X has 3 features, .* 4", id="3-cols"),
-    pytest.param(False, lambda X: X[:, [0, 1, 2, 3, 0]], ValueError, "X has 5 features, .* 4",
-                 id="5-cols"),
-    pytest.param(True, lambda X: as_frame(X, list("wxyz")), ValueError, "names should match",
-                 id="other-names"),
-    pytest.param(True, lambda X: as_frame(X)[list("badc")], ValueError, "same order",
-                 id="reordered-names"),
-    pytest.param(True, lambda X: as_frame(X, list("abce")), ValueError, "names should match",
-                 id="one-name-differs"),
-    pytest.param(True, lambda X: as_frame(X)[list("abc")], ValueError, "names should match",
-                 id="one-name-missing"),
+    pytest.param(
+        False, lambda X: X[:, [0, 1, 2, 3, 0]], ValueError, "X has 5 features, .* 4", id="5-cols"
+    ),
+    pytest.param(
+        True,
+        lambda X: as_frame(X, list("wxyz")),
+        ValueError,
+        "names should match",
+        id="other-names",
+    ),
+    pytest.param(
+        True, lambda X: as_frame(X)[list("badc")], ValueError, "same order", id="reordered-names"
+    ),
+    pytest.param(
+        True,
+        lambda X: as_frame(X, list("abce")),
+        ValueError,
+        "names should match",
+        id="one-name-differs",
+    ),
+    pytest.param(
+        True,
+        lambda X: as_frame(X)[list("abc")],
+        ValueError,
+        "names should match",
+        id="one-name-missing",
+    ),
 ]
 # scikit-learn only warns when names appear or disappear (it raises only when both have names).
 NAME_WARNING_CASES = [
@@ -156,14 +174,18 @@ FRESH_METHODS = {
 FITTED_METHODS = {
     "fit[warm_start]": ("fit", True, lambda est, X: est.set_params(warm_start=True).fit(X)),
     "fit_transform[warm_start]": (
-        "fit_transform", True, lambda est, X: est.set_params(warm_start=True).fit_transform(X),
+        "fit_transform",
+        True,
+        lambda est, X: est.set_params(warm_start=True).fit_transform(X),
     ),
     "partial_fit[fitted]": ("partial_fit", True, lambda est, X: est.partial_fit(X)),
     "transform": ("transform", False, lambda est, X: est.transform(X)),
     "score_samples": ("score_samples", False, lambda est, X: est.score_samples(X)),
     "score": ("score", False, lambda est, X: est.score(X)),
     "log_likelihood": (
-        "log_likelihood", False, lambda est, X: est.log_likelihood(X, n_samples=2, random_state=0),
+        "log_likelihood",
+        False,
+        lambda est, X: est.log_likelihood(X, n_samples=2, random_state=0),
     ),
 }
 
@@ -232,9 +254,13 @@ def test_feature_names_appearing_or_vanishing_only_warn(
         run_fitted(fitted, model, method, corrupt(X_TRAIN), frame)
 
 
-@pytest.mark.parametrize("model, method, corrupt", cross(
-    [(model, method) for model in BINARY_MODELS for method in FRESH_METHODS], OUT_OF_RANGE_CASES
-))
+@pytest.mark.parametrize(
+    "model, method, corrupt",
+    cross(
+        [(model, method) for model in BINARY_MODELS for method in FRESH_METHODS],
+        OUT_OF_RANGE_CASES,
+    ),
+)
 def test_out_of_unit_interval_fresh(model, method, corrupt):
     est = make(model)
     name = "loss" if model == "ae_bce" else "likelihood"
@@ -243,10 +269,13 @@ def test_out_of_unit_interval_fresh(model, method, corrupt):
     assert fitted_attributes(est) == []
 
 
-@pytest.mark.parametrize("model, method, corrupt", cross(
-    fitted_methods(BINARY_MODELS, [m for m in FITTED_METHODS if m != "transform"]),
-    OUT_OF_RANGE_CASES,
-))
+@pytest.mark.parametrize(
+    "model, method, corrupt",
+    cross(
+        fitted_methods(BINARY_MODELS, [m for m in FITTED_METHODS if m != "transform"]),
+        OUT_OF_RANGE_CASES,
+    ),
+)
 def test_out_of_unit_interval_fitted(fitted, model, method, corrupt):
     # A Bernoulli log-likelihood or cross-entropy of x outside [0, 1] is not a score of
     # anything: it is unbounded and not a density, so scoring refuses it like fitting does.
@@ -285,9 +314,7 @@ Z_CASES = [
     pytest.param(
         lambda Z: np.hstack([Z, Z]), ValueError, "Z has 4 features.*n_components_=2", id="4-wide"
     ),
-    pytest.param(
-        lambda Z: np.zeros((5, N_FEATURES)), ValueError, "n_components_=2", id="X-not-Z"
-    ),
+    pytest.param(lambda Z: np.zeros((5, N_FEATURES)), ValueError, "n_components_=2", id="X-not-Z"),
 ]
 
 
@@ -435,8 +462,12 @@ FITTED_PARAM_CASES = [
 @pytest.mark.parametrize(
     "model, method, param, value, match",
     cross(
-        [(m, method) for m in GAUSSIAN_MODELS for method in FITTED_METHODS
-         if FITTED_METHODS[method][1]],
+        [
+            (m, method)
+            for m in GAUSSIAN_MODELS
+            for method in FITTED_METHODS
+            if FITTED_METHODS[method][1]
+        ],
         FITTED_PARAM_CASES,
     ),
 )
@@ -601,20 +632,34 @@ TRANSACTION_CASES = [
     pytest.param({}, "fit", with_value(np.nan), ValueError, "NaN", id="fit-nan"),
     pytest.param(WARM, "fit", with_value(np.nan), ValueError, "NaN", id="warm-fit-nan"),
     pytest.param({}, "partial_fit", with_value(np.nan), ValueError, "NaN", id="partial_fit-nan"),
-    pytest.param({}, "partial_fit", with_value(np.inf, np.float32), ValueError, "infinity",
-                 id="partial_fit-inf-float32"),
+    pytest.param(
+        {},
+        "partial_fit",
+        with_value(np.inf, np.float32),
+        ValueError,
+        "infinity",
+        id="partial_fit-inf-float32",
+    ),
     pytest.param(WARM, "fit", lambda X: X[:, :3], ValueError, "3 features", id="warm-fit-width"),
-    pytest.param({}, "partial_fit", lambda X: X[:, :3], ValueError, "3 features",
-                 id="partial_fit-width"),
+    pytest.param(
+        {}, "partial_fit", lambda X: X[:, :3], ValueError, "3 features", id="partial_fit-width"
+    ),
     pytest.param({}, "fit", STRINGS, ValueError, "string", id="fit-strings"),
     pytest.param(WARM, "fit", STRINGS, ValueError, "string", id="warm-fit-strings"),
     pytest.param({}, "partial_fit", STRINGS, ValueError, "string", id="partial_fit-strings"),
     pytest.param({}, "fit", lambda X: X[:0], ValueError, "0 sample", id="fit-empty"),
     # Feature names are stored before the values are checked: they must not stick either.
-    pytest.param({}, "fit", lambda X: as_frame(with_value(np.nan)(X)), ValueError, "NaN",
-                 id="fit-frame-nan"),
-    pytest.param({"n_components": 3}, "partial_fit", lambda X: X, ValueError, "differs",
-                 id="partial_fit-n_components-changed"),
+    pytest.param(
+        {}, "fit", lambda X: as_frame(with_value(np.nan)(X)), ValueError, "NaN", id="fit-frame-nan"
+    ),
+    pytest.param(
+        {"n_components": 3},
+        "partial_fit",
+        lambda X: X,
+        ValueError,
+        "differs",
+        id="partial_fit-n_components-changed",
+    ),
 ]
 
 
@@ -632,12 +677,13 @@ def test_bad_input_leaves_fitted_model_unchanged(
 
 @pytest.fixture
 def failing_adam_step(monkeypatch):
-    """``fail_at(n, exc)``: the n-th ``torch.optim.Adam.step`` from now raises ``exc``.
+    """``fail_at(n, exc)``: the n-th optimizer step from now raises ``exc``.
 
-    Patched on the class, so that it reaches whatever optimizer object fit steps (the fitted
-    one, a copy, or a new one).
+    Patched on :class:`sklearn_ae._training.Stepper`, through which every step of
+    training goes (the fast fused-Adam path and ``optimizer.step()`` alike), so that it
+    reaches whatever optimizer object fit steps (the fitted one, a copy, or a new one).
     """
-    original = torch.optim.Adam.step
+    original = Stepper.step
 
     def fail_at(n, exc):
         calls = {"n": 0}
@@ -648,7 +694,7 @@ def failing_adam_step(monkeypatch):
                 raise exc
             return original(self, *args, **kwargs)
 
-        monkeypatch.setattr(torch.optim.Adam, "step", step)
+        monkeypatch.setattr(Stepper, "step", step)
         return calls
 
     return fail_at
@@ -700,5 +746,6 @@ def test_keyboard_interrupt_ends_training_at_last_complete_epoch(
     reference = make(model, **{**params, "max_iter": 6}).fit(X_FIT)
     assert est.loss_curve_ == reference.loss_curve_
     assert_array_equal(Z, reference.transform(X_FIT))
-    assert_array_equal(est.transform(X_FIT.astype(np.float32)),
-                       reference.transform(X_FIT.astype(np.float32)))
+    assert_array_equal(
+        est.transform(X_FIT.astype(np.float32)), reference.transform(X_FIT.astype(np.float32))
+    )

@@ -3,13 +3,14 @@
 import sys
 
 import numpy as np
+import pytest
 import torch
 from numpy.testing import assert_array_equal
 
 from sklearn_ae._data import TensorBatches
-from sklearn_ae._modules import mlp
+from sklearn_ae._modules import Autoencoder, mlp
 from sklearn_ae._stopping import Monitor, StoppingRule
-from sklearn_ae._training import make_optimizer, train
+from sklearn_ae._training import Stepper, make_optimizer, train
 
 
 def _setup(seed=0):
@@ -112,3 +113,56 @@ def test_no_host_sync_per_batch(monkeypatch):
     _, history = _run(3, n_iter_no_change=100)
     assert history.n_iter == 3
     assert calls["cpu"] == 3  # one per epoch, 4 batches each
+
+
+@pytest.mark.parametrize(
+    "name, alpha",
+    [("adam", 0.0), ("adam", 1e-2), ("adamw", 1e-2)],
+    ids=["adam", "adam-l2", "adamw"],
+)
+def test_stepper_fast_path_is_bit_identical_to_optimizer_step(name, alpha):
+    # Two groups (decayed branch matrices, the rest), as make_optimizer builds them.
+    def setup():
+        generator = torch.Generator().manual_seed(0)
+        module = Autoencoder(6, 2, (8,), "relu", generator)
+        with torch.no_grad():  # a nonzero branch, so every parameter gets a gradient
+            module.decoder.residual[-1].weight.normal_(generator=generator)
+        return module, make_optimizer(name, module, 1e-2, alpha)
+
+    X = torch.randn(32, 6, generator=torch.Generator().manual_seed(1))
+    fast_module, fast_optimizer = setup()
+    stepper = Stepper(fast_optimizer)
+    slow_module, slow_optimizer = setup()
+    for _ in range(5):
+        stepper.zero_grad()
+        ((fast_module(X) - X) ** 2).mean().backward()
+        stepper.step()
+        slow_optimizer.zero_grad(set_to_none=True)
+        ((slow_module(X) - X) ** 2).mean().backward()
+        slow_optimizer.step()
+    assert stepper.kernels is not None  # the fast path ran for steps 2 to 5
+    for fast, slow in zip(fast_module.parameters(), slow_module.parameters()):
+        assert torch.equal(fast, slow)
+    fast_state = fast_optimizer.state_dict()["state"]
+    slow_state = slow_optimizer.state_dict()["state"]
+    for key in slow_state:
+        for field in ("step", "exp_avg", "exp_avg_sq"):
+            assert torch.equal(fast_state[key][field], slow_state[key][field])
+
+
+def test_stepper_takes_optimizer_step_when_it_must():
+    generator = torch.Generator().manual_seed(0)
+    module = mlp([4, 4], "relu", generator)
+    X = torch.randn(8, 4, generator=generator)
+    sgd = Stepper(make_optimizer("sgd", module, 1e-2, 0.0))
+    adam = make_optimizer("adam", module, 1e-2, 0.0)
+    calls = {"n": 0}
+    adam.register_step_post_hook(lambda *args: calls.__setitem__("n", calls["n"] + 1))
+    hooked = Stepper(adam)
+    for stepper in (sgd, hooked):
+        for _ in range(3):
+            stepper.zero_grad()
+            module(X).square().mean().backward()
+            stepper.step()
+        assert stepper.kernels is None
+    assert calls["n"] == 3  # a hook the fast path would skip: every step ran it
