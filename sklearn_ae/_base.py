@@ -27,7 +27,14 @@ from sklearn.utils._set_output import ADAPTERS_MANAGER, _get_output_config
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._data import evaluation_batches, training_sources
-from ._device import flush_denormals, make_generator, resolve_device, to_numpy, to_tensor
+from ._device import (
+    blas_threads_as_torch,
+    flush_denormals,
+    make_generator,
+    resolve_device,
+    to_numpy,
+    to_tensor,
+)
 from ._linear import CovarianceOperator, without_features
 from ._losses import nan_to_neg_inf
 from ._modules import ACTIVATIONS, user_module
@@ -283,7 +290,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             trial.__dict__.update(copy.deepcopy({key: self.__dict__[key] for key in fitted_keys}))
         # A first call starts from the parameters alone: no attribute of an
         # earlier fit survives into the new one.
-        trial._fit_unchecked(X, incremental=incremental, first_call=first_call)
+        with blas_threads_as_torch():
+            trial._fit_unchecked(X, incremental=incremental, first_call=first_call)
         trial._fitted_keys = tuple(key for key in trial.__dict__ if key not in kept)
         self.__dict__.clear()
         self.__dict__.update(trial.__dict__)
@@ -302,8 +310,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         n_samples, n_features = X.shape
         if first_call and not 1 <= self.n_components <= n_features:
             raise ValueError(
-                f"n_components={self.n_components} must be between 1 and "
-                f"n_features={n_features}."
+                f"n_components={self.n_components} must be between 1 and n_features={n_features}."
             )
         if not first_call and self.n_components != self.n_components_:
             raise ValueError(
