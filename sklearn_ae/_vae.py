@@ -405,10 +405,14 @@ class VAETransformer(_BaseAutoencoder):
         mu, log_var = module.encode(xb)
         eps = torch.randn(mu.shape, generator=self._generator, device=mu.device, dtype=mu.dtype)
         z = mu + torch.exp(0.5 * log_var) * eps
-        reconstruction = self._log_scale - self._log_likelihood(module, xb, module.decode(z))
-        kl = kl_to_standard_normal(mu, log_var)
-        loss = (reconstruction + self.beta * kl).mean()
-        terms = torch.stack([loss, reconstruction.mean(), kl.mean()]).detach()
+        # Batch means first, then scalar arithmetic: the same loss as the mean
+        # of the per-row terms, with fewer batch-sized operations per step.
+        log_likelihood = self._log_likelihood(module, xb, module.decode(z)).mean()
+        reconstruction = self._log_scale - log_likelihood
+        kl = kl_to_standard_normal(mu, log_var).mean()
+        loss = reconstruction + kl if self.beta == 1.0 else reconstruction + self.beta * kl
+        with torch.no_grad():
+            terms = torch.stack([loss, reconstruction, kl])
         return loss, terms
 
     def _validation_losses(self, module, xv):
