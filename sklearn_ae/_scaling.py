@@ -50,17 +50,42 @@ def column_moments(X, *, covariance=False, chunk_rows=_CHUNK_ROWS):
         chunk = X[start : start + chunk_rows]
         k = chunk.shape[0]
         chunk_mean = chunk.mean(axis=0, dtype=np.float64)
-        centered = chunk - chunk_mean
         delta = chunk_mean - mean
         total = count + k
         mean = mean + delta * (k / total)
         if covariance:
-            centered = centered.astype(np.float64, copy=False)
-            m2 = m2 + centered.T @ centered + np.outer(delta, delta) * (count * k / total)
+            m2 = m2 + _cross_products(chunk, chunk_mean)
+            m2 = m2 + np.outer(delta, delta) * (count * k / total)
         else:
+            centered = chunk - chunk_mean
             m2 = m2 + np.einsum("ij,ij->j", centered, centered) + delta**2 * (count * k / total)
         count = total
     return mean, m2 / count
+
+
+def _cross_products(chunk, chunk_mean):
+    """``(chunk - chunk_mean).T @ (chunk - chunk_mean)`` in float64.
+
+    A float32 chunk's product is taken in float32 (sgemm: half dgemm's time,
+    as PCA computes on float32 data), on columns scaled by their largest
+    absolute deviation, so that no product overflows or underflows float32
+    whatever the units; the scales come back in float64, and the squares
+    are summed in float64.
+    """
+    if chunk.dtype != np.float32:
+        centered = chunk - chunk_mean
+        return centered.T @ centered
+    rounded_mean = chunk_mean.astype(np.float32)
+    centered = chunk - rounded_mean
+    squares = np.einsum("ij,ij->j", centered, centered, dtype=np.float64)
+    unit = np.abs(centered).max(axis=0).astype(np.float64)
+    unit[unit == 0] = 1.0
+    centered /= unit.astype(np.float32)
+    products = (centered.T @ centered).astype(np.float64) * np.outer(unit, unit)
+    np.fill_diagonal(products, squares)
+    # Centred at the float32-rounded mean: remove the offset's k * shift shift^T.
+    shift = chunk_mean - rounded_mean
+    return products - np.outer(shift, shift) * chunk.shape[0]
 
 
 def _sparse_moments(X, covariance):
