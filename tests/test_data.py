@@ -172,3 +172,22 @@ def test_in_memory_source_is_one_tensor():
     batches = list(source.batches(16, False, None))
     assert [b.shape[0] for b in batches] == [16, 16, 16, 2]
     assert_allclose(torch.cat(batches).numpy(), X, rtol=1e-6)
+
+
+def test_float32_covariance_matches_float64_whatever_the_units():
+    # Chunk cross-products run in float32 on columns scaled to their largest
+    # deviation: units of 1e30 must not overflow, units of 1e-30 not underflow.
+    from sklearn_ae._scaling import column_moments
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(3000, 5)) @ rng.normal(size=(5, 5))
+    X = (X * np.array([1e30, 1e-30, 1.0, 1e3, 1e-3]) + np.array([0, 0, 1e4, 0, 5])).astype(
+        np.float32
+    )
+    mean, covariance = column_moments(X, covariance=True, chunk_rows=700)
+    X64 = X.astype(np.float64)
+    expected = np.cov(X64, rowvar=False, bias=True)
+    scale = np.sqrt(np.outer(np.diag(expected), np.diag(expected)))
+    assert np.isfinite(covariance).all()
+    np.testing.assert_allclose(mean, X64.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(covariance / scale, expected / scale, atol=2e-6)
