@@ -126,16 +126,47 @@ class StreamedBatches:
         window stays sparse, into one buffer reused from batch to batch: a
         batch is valid until the next one is drawn (on the CPU it shares the
         buffer's memory). Allocating every batch afresh let glibc's heap grow
-        by hundreds of MB on wide sparse rows.
+        by hundreds of MB on wide sparse rows. On CUDA the batches go through
+        pinned host memory, copied asynchronously (:meth:`_pinned_batches`).
         """
+        if self.device.type == "cuda":
+            yield from self._pinned_batches(batch_size, shuffle, generator)
+            return
         buffer = np.empty((batch_size, self.X.shape[1]), dtype=np.float32)
+        for rows in self._batch_rows(batch_size, shuffle, generator):
+            out = standardize_into(rows, self.mean, self.scale, buffer[: rows.shape[0]])
+            yield torch.from_numpy(out).to(self.device)
+
+    def _batch_rows(self, batch_size, shuffle, generator):
+        """The raw rows of each batch of one epoch."""
         for window in self.windows(shuffle, generator):
             n_rows = window.shape[0]
             order = _permutation(n_rows, generator) if shuffle else np.arange(n_rows)
             for start in range(0, n_rows, batch_size):
-                rows = window[order[start : start + batch_size]]
-                out = standardize_into(rows, self.mean, self.scale, buffer[: rows.shape[0]])
-                yield torch.from_numpy(out).to(self.device)
+                yield window[order[start : start + batch_size]]
+
+    def _pinned_batches(self, batch_size, shuffle, generator):
+        """CUDA batches through two pinned host buffers, copied asynchronously.
+
+        The host standardizes batch i + 1 into one buffer while the device
+        still copies from (and computes on) batch i from the other; an event
+        recorded after each copy guards a buffer against being overwritten
+        before its copy has finished. Each yielded batch is its own device
+        tensor.
+        """
+        shape = (batch_size, self.X.shape[1])
+        buffers = [torch.empty(shape, dtype=torch.float32, pin_memory=True) for _ in range(2)]
+        copied = [None, None]
+        for i, rows in enumerate(self._batch_rows(batch_size, shuffle, generator)):
+            k = i % 2
+            if copied[k] is not None:
+                copied[k].synchronize()
+            host = buffers[k][: rows.shape[0]]
+            standardize_into(rows, self.mean, self.scale, host.numpy())
+            batch = host.to(self.device, non_blocking=True)
+            copied[k] = torch.cuda.Event()
+            copied[k].record()
+            yield batch
 
 
 def _permutation(n, generator):

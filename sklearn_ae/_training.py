@@ -106,8 +106,9 @@ class Stepper:
     a hook, a parameter without a gradient or without state) takes
     ``optimizer.step()``.
 
-    The tensor lists are gathered when the fast path starts and belong to one
-    :func:`train` call: the optimizer must not be replaced or reloaded in between.
+    The tensor lists and the hyperparameters (``lr``, ``betas``, ...) are read
+    when the fast path starts and belong to one :func:`train` call: the
+    optimizer must not be replaced, reloaded or re-tuned in between.
 
     Parameters
     ----------

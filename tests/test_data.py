@@ -191,3 +191,24 @@ def test_float32_covariance_matches_float64_whatever_the_units():
     assert np.isfinite(covariance).all()
     np.testing.assert_allclose(mean, X64.mean(axis=0), rtol=1e-12)
     np.testing.assert_allclose(covariance / scale, expected / scale, atol=2e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_streamed_batches_equal_the_cpu_ones_and_stay_intact():
+    # Pinned, double-buffered, asynchronous copies: every batch must equal the
+    # CPU source's, and must not be overwritten by the batches drawn after it.
+    from sklearn_ae._data import StreamedBatches
+
+    rng = np.random.RandomState(0)
+    X = sp.random(3000, 40, density=0.2, format="csr", random_state=rng, dtype=np.float32)
+    mean, scale = np.zeros(40), np.full(40, 2.0)
+    blocks = np.arange(0, 3000, 1024)
+    cpu = StreamedBatches(X, blocks, mean, scale, torch.device("cpu"))
+    cuda = StreamedBatches(X, blocks, mean, scale, torch.device("cuda"))
+    expected = [b.clone() for b in cpu.batches(256, True, torch.Generator().manual_seed(0))]
+    got = list(cuda.batches(256, True, torch.Generator().manual_seed(0)))
+    torch.cuda.synchronize()
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected):
+        assert a.device.type == "cuda"
+        assert torch.equal(a.cpu(), b)
