@@ -79,7 +79,7 @@ from pathlib import Path
 import numpy as np
 import sklearn
 import torch
-from _report import cpu_model, git_revision, markdown_table
+from _report import cpu_model, git_revision, markdown_table, publish
 from sklearn.datasets import load_digits, load_sample_images
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
@@ -737,10 +737,7 @@ def run_all(args):
         "",
     ]
     text = "\n".join(header)
-    print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text, encoding="utf-8")
-    log(f"written to {RESULTS}")
+    publish(text, RESULTS, log)
 
 
 if __name__ == "__main__":

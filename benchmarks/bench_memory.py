@@ -104,7 +104,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from _report import cpu_model, git_revision, markdown_table
+from _report import cpu_model, git_revision, markdown_table, publish
 
 RESULTS = Path(__file__).resolve().parent / "results" / "memory.md"
 N_COMPONENTS = 8
@@ -588,10 +588,7 @@ def main(argv=None):
     text = report_text(
         args, reports, n_samples, file_bytes, revision, time.perf_counter() - wall_start
     )
-    print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text, encoding="utf-8")
-    log(f"written to {RESULTS}")
+    publish(text, RESULTS, log)
 
 
 if __name__ == "__main__":
