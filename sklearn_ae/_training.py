@@ -117,7 +117,6 @@ class Stepper:
 
     def __init__(self, optimizer):
         self.optimizer = optimizer
-        # In the order of _fused_adam_kernels' lists, which skip no nonempty group.
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
         self.kernels = None
         self.eligible = _fused_adam_eligible(optimizer)
@@ -133,22 +132,17 @@ class Stepper:
                 self.kernels = _fused_adam_kernels(self.optimizer)
                 self.eligible = self.kernels is not None
             return
-        grads = [param.grad for param in self.params]
-        if any(grad is None for grad in grads):
+        steps, calls = self.kernels
+        grads = [[param.grad for param in tensors[0]] for _, tensors, _ in calls]
+        if any(grad is None for group in grads for grad in group):
             self.kernels = None
             self.eligible = False
             self.optimizer.step()
             return
-        steps, calls = self.kernels
         torch._foreach_add_(steps, 1)
-        start = 0
-        for kernel, tensors, options in calls:
-            params, exp_avgs, exp_avg_sqs = tensors
-            end = start + len(params)
-            kernel(
-                params, grads[start:end], exp_avgs, exp_avg_sqs, [], steps[start:end], **options
-            )
-            start = end
+        for (kernel, tensors, options), group_grads in zip(calls, grads):
+            params, exp_avgs, exp_avg_sqs, group_steps = tensors
+            kernel(params, group_grads, exp_avgs, exp_avg_sqs, [], group_steps, **options)
 
 
 def _fused_adam_eligible(optimizer):
@@ -179,7 +173,10 @@ def _fused_adam_eligible(optimizer):
 
 
 def _fused_adam_kernels(optimizer):
-    """The step-count tensors and, per parameter group, the kernel and its arguments.
+    """All step-count tensors and, per parameter group, the kernel and its arguments.
+
+    A group's tensors are its parameters, first and second moments and step
+    counts; the flat list of every step count serves the one ``_foreach_add_``.
 
     None when a parameter has no state yet, or the state is not what the
     fused kernels take (per-parameter step tensors on the parameter's device).
@@ -216,8 +213,9 @@ def _fused_adam_kernels(optimizer):
             list(params),
             [state["exp_avg"] for state in states],
             [state["exp_avg_sq"] for state in states],
+            [state["step"] for state in states],
         )
-        steps.extend(state["step"] for state in states)
+        steps.extend(tensors[3])
         calls.append((kernel, tensors, options))
     return steps, calls
 
