@@ -26,7 +26,7 @@ from sklearn.utils._param_validation import Interval, InvalidParameterError, Str
 from sklearn.utils._set_output import ADAPTERS_MANAGER, _get_output_config
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._data import evaluation_batches, training_sources
+from ._data import evaluation_batches, training_sources, validation_split
 from ._device import (
     blas_threads_as_torch,
     flush_denormals,
@@ -40,7 +40,13 @@ from ._losses import nan_to_neg_inf
 from ._modules import ACTIVATIONS, user_module
 from ._observation import OBSERVATIONS
 from ._persistence import plain_state, restore_state, save
-from ._scaling import column_moments, merge_moments, scale_rule
+from ._scaling import (
+    column_moments,
+    column_range,
+    held_out_moments,
+    merge_moments,
+    scale_rule,
+)
 from ._stopping import Monitor, NonFiniteStartError, StoppingRule
 from ._training import make_optimizer, train
 
@@ -72,6 +78,24 @@ def _all_finite(X):
             return True
     rows = _inference_rows(X.shape[1])
     return all(np.isfinite(X[i : i + rows]).all() for i in range(0, X.shape[0], rows))
+
+
+def _check_float32_scale(scale, names=None):
+    """Raise if a feature's standardization unit is not a normal float32 number.
+
+    The networks compute in float32: a unit below float32's smallest normal
+    number (a feature whose values are all below about 1e-38) would divide
+    by zero.
+    """
+    low, high = np.finfo(np.float32).tiny, np.finfo(np.float32).max
+    bad = np.flatnonzero((scale < low) | (scale > high))
+    if bad.size:
+        feature = names[bad[0]] if names is not None else int(bad[0])
+        raise ValueError(
+            f"X's feature {feature!r} has a scale of {scale[bad[0]]:.3g}, outside the range "
+            f"float32 holds ({low:.3g} to {high:.3g}); the networks compute in float32. "
+            "Rescale X, e.g. with StandardScaler."
+        )
 
 
 class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -175,12 +199,19 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             decoder = user_module(decoder, self.n_components_, n_features, generator, "decoder")
         return encoder, decoder
 
+    #: Whether the linear start chooses among candidate models on the
+    #: validation rows (and so needs :class:`~sklearn_ae._scaling.HeldOutMoments`).
+    _selects_on_held_out_rows = False
+
     @abstractmethod
-    def _start_linear(self, module, mean, covariance):
+    def _start_linear(self, module, mean, covariance, held_out=None):
         """Set ``module`` to the linear model of data with this mean and covariance.
 
         ``mean`` and ``covariance`` are in the original units of X; ``mean_``
-        and ``scale_`` are already set.
+        and ``scale_`` are already set. ``held_out`` holds the moments of the
+        training and validation rows apart, when the model asks for them
+        (``_selects_on_held_out_rows``) and the fit holds out a validation
+        split; else None.
         """
 
     @abstractmethod
@@ -324,6 +355,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         if first_call:
             self.device_ = resolve_device(self.device)
             self._generator, rng = make_generator(self.random_state, self.device_)
+            split = validation_split(X, self.validation_fraction, rng) if validate else None
             self.n_components_ = self.n_components
             # The architecture as fitted: rebuilding the network (unpickling,
             # load) must not follow parameters changed since.
@@ -339,8 +371,17 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             # What is left of a constant feature's variance is rounding: it
             # is none, for the scale and for the linear start alike.
             variance, constant, scale = scale_rule(mean, variance, n_samples)
+            if self._observation.standardizes:
+                _check_float32_scale(
+                    scale, self.feature_names_in_ if hasattr(self, "feature_names_in_") else None
+                )
+            held_out = None
+            if linear_start and split is not None and self._selects_on_held_out_rows:
+                held_out = held_out_moments(X, split, mean, moment)
             if linear_start:
                 moment = without_features(moment, constant)
+            if held_out is not None:
+                held_out.train_covariance = without_features(held_out.train_covariance, constant)
             if self._observation.standardizes:
                 # Sparse X is scaled without centring, as StandardScaler(with_mean=False)
                 # does, so that its batches stay sparse until they are densified
@@ -356,8 +397,13 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 # with the training noise of the decoder.
                 mask = torch.as_tensor(~constant, dtype=torch.float32)
                 self.module_.output_mask.copy_(mask)
+            if self._observation.standardizes:
+                low, high = column_range(X)
+                self.module_.encoder.bound_branch_inputs(
+                    (low - self.mean_) / self.scale_, (high - self.mean_) / self.scale_
+                )
             if linear_start:
-                self._start_linear(self.module_, mean, moment)
+                self._start_linear(self.module_, mean, moment, held_out)
             self._scale_changed(variance)
             self._prepare_fit(variance, self._generator)
             # Running statistics of every row seen, which partial_fit updates.
@@ -371,8 +417,15 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             self.best_epoch_ = 0
         else:
             rng = np.random.RandomState(int(self._generator.initial_seed() % (2**31)))
+            split = validation_split(X, self.validation_fraction, rng) if validate else None
             if incremental and self._observation.standardizes:
                 self._update_standardization(X)
+                # The branch's box grows to hold the new rows (after the exact
+                # re-expression, which keeps the old box in the new units).
+                low, high = column_range(X)
+                self.module_.encoder.bound_branch_inputs(
+                    (low - self.mean_) / self.scale_, (high - self.mean_) / self.scale_
+                )
         if first_call or not incremental:
             # As MLPRegressor: fit (warm or not) builds a fresh optimizer from
             # the current parameters; partial_fit continues the one it has.
@@ -386,8 +439,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             self.mean_,
             self.scale_,
             self.device_,
-            self.validation_fraction if validate else None,
-            rng,
+            split,
         )
         validation_losses = None
         if validation_source is not None:

@@ -21,6 +21,7 @@ memory-mapped array, where whole blocks are held out.
 """
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -174,25 +175,40 @@ def _permutation(n, generator):
     return torch.randperm(n, generator=generator, device=generator.device).cpu().numpy()
 
 
-def training_sources(X, mean, scale, device, validation_fraction, rng):
-    """The training source and the validation source (None without validation) of a fit.
+@dataclass(frozen=True)
+class Split:
+    """Which rows of X train and which validate.
+
+    Attributes
+    ----------
+    train, validation : ndarray of int
+        Row indices; in a random order for in-memory X (the validation
+        batches' order), sorted for streamed X (read in runs).
+    blocks : tuple of (ndarray, ndarray) or None
+        For a long memory-mapped X, the start rows of the training and the
+        validation blocks of :data:`BLOCK_ROWS` rows: whole blocks are held out.
+    """
+
+    train: np.ndarray
+    validation: np.ndarray
+    blocks: tuple | None = None
+
+
+def validation_split(X, validation_fraction, rng):
+    """Draw the validation rows of a fit.
+
+    Rows are drawn one by one, except from a long memory-mapped array, where
+    whole blocks are held out so that both sets are read in contiguous runs.
 
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
-        Dense ndarray, numpy.memmap or scipy.sparse matrix.
-    mean, scale : ndarray of shape (n_features,)
-    device : torch.device
-    validation_fraction : float or None
-        Fraction of the rows held out; None holds out none.
+    validation_fraction : float
     rng : numpy.random.RandomState
-        Draws the split.
 
     Returns
     -------
-    train : TensorBatches or StreamedBatches
-    validation : TensorBatches or StreamedBatches or None
-        Iterate it with ``shuffle=False`` to evaluate.
+    Split
 
     Raises
     ------
@@ -200,39 +216,68 @@ def training_sources(X, mean, scale, device, validation_fraction, rng):
         If the split leaves no training row.
     """
     n_samples = X.shape[0]
-    if not streams(X):
-        X_all = standardized_tensor(X, mean, scale, device)
-        if validation_fraction is None:
-            return TensorBatches(X_all), None
-        n_val = math.ceil(validation_fraction * n_samples)
-        _check_split(n_samples, n_val, validation_fraction)
-        order = torch.from_numpy(rng.permutation(n_samples)).to(device)
-        return TensorBatches(X_all[order[n_val:]]), TensorBatches(X_all[order[:n_val]])
-    if sp.issparse(X):
-        X = X.tocsr()
-    blocks = np.arange(0, n_samples, BLOCK_ROWS)
-    if validation_fraction is None:
-        return StreamedBatches(X, blocks, mean, scale, device), None
-    if sp.issparse(X) or len(blocks) < MIN_SPLIT_BLOCKS:
-        # Rows are drawn one by one. A sparse matrix is in memory already (its
-        # two parts together are its own size, never dense), and a memmap
-        # this short has fewer than MIN_SPLIT_BLOCKS * BLOCK_ROWS rows.
+    n_blocks = math.ceil(n_samples / BLOCK_ROWS)
+    if not streams(X) or sp.issparse(X) or n_blocks < MIN_SPLIT_BLOCKS:
         n_val = math.ceil(validation_fraction * n_samples)
         _check_split(n_samples, n_val, validation_fraction)
         order = rng.permutation(n_samples)
-        parts = [X[np.sort(order[n_val:])], X[np.sort(order[:n_val])]]
+        if streams(X):
+            return Split(np.sort(order[n_val:]), np.sort(order[:n_val]))
+        return Split(order[n_val:], order[:n_val])
+    blocks = np.arange(0, n_samples, BLOCK_ROWS)
+    n_val = math.ceil(validation_fraction * len(blocks))
+    _check_split(len(blocks), n_val, validation_fraction, unit="blocks of rows")
+    order = rng.permutation(len(blocks))
+    train_blocks, validation_blocks = blocks[order[n_val:]], blocks[order[:n_val]]
+
+    def rows(starts):
+        return np.concatenate(
+            [np.arange(b, min(b + BLOCK_ROWS, n_samples)) for b in np.sort(starts)]
+        )
+
+    return Split(rows(train_blocks), rows(validation_blocks), (train_blocks, validation_blocks))
+
+
+def training_sources(X, mean, scale, device, split):
+    """The training and validation batch sources of a fit.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Dense ndarray, numpy.memmap or scipy.sparse matrix.
+    mean, scale : ndarray of shape (n_features,)
+    device : torch.device
+    split : Split or None
+        From :func:`validation_split`; None holds out no rows.
+
+    Returns
+    -------
+    train : TensorBatches or StreamedBatches
+    validation : TensorBatches or StreamedBatches or None
+        Iterate it with ``shuffle=False`` to evaluate.
+    """
+    if not streams(X):
+        X_all = standardized_tensor(X, mean, scale, device)
+        if split is None:
+            return TensorBatches(X_all), None
+        train = torch.from_numpy(split.train).to(device)
+        validation = torch.from_numpy(split.validation).to(device)
+        return TensorBatches(X_all[train]), TensorBatches(X_all[validation])
+    if sp.issparse(X):
+        X = X.tocsr()
+    if split is None:
+        blocks = np.arange(0, X.shape[0], BLOCK_ROWS)
+        return StreamedBatches(X, blocks, mean, scale, device), None
+    if split.blocks is None:
+        # A sparse matrix is in memory already (its two parts together are
+        # its own size, never dense), and a memmap split row by row has fewer
+        # than MIN_SPLIT_BLOCKS * BLOCK_ROWS rows.
+        parts = [X[split.train], X[split.validation]]
         return tuple(
             StreamedBatches(part, np.arange(0, part.shape[0], BLOCK_ROWS), mean, scale, device)
             for part in parts
         )
-    # Whole blocks are held out, so that both sets are read in contiguous runs.
-    n_val = math.ceil(validation_fraction * len(blocks))
-    _check_split(len(blocks), n_val, validation_fraction, unit="blocks of rows")
-    order = rng.permutation(len(blocks))
-    return (
-        StreamedBatches(X, blocks[order[n_val:]], mean, scale, device),
-        StreamedBatches(X, blocks[order[:n_val]], mean, scale, device),
-    )
+    return tuple(StreamedBatches(X, starts, mean, scale, device) for starts in split.blocks)
 
 
 def _check_split(n_units, n_val, validation_fraction, unit="samples"):

@@ -64,10 +64,12 @@ class _Activation:
 
 @dataclass(frozen=True)
 class _TransformGraph:
-    """``transform(x) = (affine(xs) + residual(xs)) * output_scale``, ``xs = (x - mean) / scale``.
+    """``transform(x) = (affine(xs) + residual(clip(xs))) * output_scale``.
 
-    ``residual`` is empty when the encoder has no branch; ``output_scale`` is
-    None when the head does not rescale.
+    ``xs = (x - mean) / scale``; ``clip`` bounds the branch's inputs to
+    ``[input_low, input_high]``, the box of the training inputs. ``residual``
+    is empty when the encoder has no branch; ``output_scale`` is None when
+    the head does not rescale.
     """
 
     mean: np.ndarray
@@ -75,6 +77,8 @@ class _TransformGraph:
     affine: _Affine
     residual: tuple
     output_scale: np.ndarray | None
+    input_low: np.ndarray
+    input_high: np.ndarray
 
 
 def _activation(layer):
@@ -129,7 +133,7 @@ def _transform_graph(estimator):
     encoder = getattr(estimator.module_, "encoder", None)
     # An exact type check: a subclass may override forward, which the graph
     # below would silently ignore.
-    if type(encoder) is not ResidualMap or encoder.gate is not None:
+    if type(encoder) is not ResidualMap or encoder.adapter is not None:
         raise NotImplementedError(
             f"{name}'s encoder is a custom module ({type(encoder).__name__}); ONNX export "
             "covers only the built-in network (sklearn_ae._modules.ResidualMap). Export a "
@@ -164,6 +168,8 @@ def _transform_graph(estimator):
         affine=_affine(encoder.linear, n_outputs),
         residual=tuple(residual),
         output_scale=output_scale,
+        input_low=encoder.input_low.detach().cpu().numpy(),
+        input_high=encoder.input_high.detach().cpu().numpy(),
     )
 
 
@@ -255,7 +261,9 @@ def _convert(scope, operator, container):
     xs = write.node("Div", [centered, write.constant(graph.scale, "scale")])
     out = write.affine(xs, graph.affine, "linear")
     if graph.residual:
-        h = xs
+        # Per-feature bounds, so Max and Min (Clip takes scalars only).
+        h = write.node("Max", [xs, write.constant(graph.input_low, "input_low")])
+        h = write.node("Min", [h, write.constant(graph.input_high, "input_high")])
         for i, step in enumerate(graph.residual):
             if isinstance(step, _Affine):
                 h = write.affine(h, step, f"residual{i}")

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from scipy import linalg
 from scipy.sparse import linalg as sparse_linalg
 
@@ -20,7 +21,7 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 
 class CovarianceOperator:
-    """The covariance of sparse X as an operator, never as an ``n_features``-square matrix.
+    """The covariance of wide X as an operator, never as an ``n_features``-square matrix.
 
     ``C v = X^T (X v) / n - mean (mean . v)``, optionally standardized
     (``diag(1/scale) C diag(1/scale)``) and with some features dropped (their
@@ -31,12 +32,16 @@ class CovarianceOperator:
 
     Parameters
     ----------
-    X : scipy.sparse matrix of shape (n_samples, n_features)
+    X : scipy.sparse matrix or ndarray of shape (n_samples, n_features)
+        Sparse X wider than 4096 features, or dense X with fewer rows than
+        features (its covariance has rank below ``n_samples``, and products
+        through X cost ``O(n_samples * n_features)`` per vector instead of
+        ``O(n_features**2)``).
     mean, variance : ndarray of shape (n_features,)
     """
 
     def __init__(self, X, mean, variance, scale=None, keep=None):
-        self.X = X.tocsr()
+        self.X = X.tocsr() if sp.issparse(X) else X
         self.mean, self.variance = mean, variance
         self.scale = np.ones_like(mean) if scale is None else scale
         self.keep = np.ones(mean.shape, dtype=bool) if keep is None else keep
@@ -55,9 +60,14 @@ class CovarianceOperator:
         return np.where(self.keep, self.variance / self.scale**2, 0.0)
 
     def matvec(self, v):
-        v = np.where(self.keep, v / self.scale, 0.0)
-        out = self.X.T @ (self.X @ v) / self.X.shape[0] - self.mean * (self.mean @ v)
-        return np.where(self.keep, out / self.scale, 0.0)
+        return self.matmat(v[:, None])[:, 0]
+
+    def matmat(self, V):
+        """``C @ V`` for a block of vectors ``V`` of shape (n_features, k)."""
+        keep = self.keep[:, None]
+        V = np.where(keep, V / self.scale[:, None], 0.0)
+        out = self.X.T @ (self.X @ V) / self.X.shape[0] - np.outer(self.mean, self.mean @ V)
+        return np.where(keep, out / self.scale[:, None], 0.0)
 
     def top_eigen(self, k):
         """The ``k`` largest eigenvalues (descending) and their eigenvectors (columns)."""
@@ -105,6 +115,31 @@ def principal_components(covariance, n_components):
     return components * signs[:, None], np.maximum(values, 0.0)
 
 
+#: Factor analysis of at most this many features takes exact eigendecompositions;
+#: wider data, warm-started subspace iteration (see :func:`_scaled_top_eigen`).
+EXACT_EIGEN_FEATURES = 256
+#: Extra basis vectors the subspace iteration carries beyond ``n_components``.
+_OVERSAMPLING = 10
+#: Power steps per factor-analysis iteration, at most, and the relative change
+#: of the Ritz values that ends them.
+_MAX_POWER_STEPS = 50
+_RITZ_TOL = 1e-7
+
+
+def matmat(covariance, V):
+    """``covariance @ V`` for a matrix or a :class:`CovarianceOperator`."""
+    if isinstance(covariance, CovarianceOperator):
+        return covariance.matmat(V)
+    return covariance @ V
+
+
+def diagonal(covariance):
+    """The diagonal of a covariance matrix or of a :class:`CovarianceOperator`."""
+    if isinstance(covariance, CovarianceOperator):
+        return covariance.diagonal()
+    return np.diag(covariance).copy()
+
+
 @dataclass
 class FactorModel:
     """A factor-analysis model ``x = W z + e``, ``z ~ N(0, I)``, ``e ~ N(0, diag(psi))``.
@@ -127,6 +162,9 @@ class FactorModel:
         the model was fitted to.
     n_iter : int
         Iterations run.
+    basis : ndarray of shape (n_features, n_basis) or None
+        Orthonormal basis of the subspace iteration (None when the
+        eigendecompositions were exact): a warm start for a related fit.
     """
 
     loadings: np.ndarray
@@ -135,31 +173,76 @@ class FactorModel:
     encoder: np.ndarray
     log_likelihood: float
     n_iter: int
+    basis: np.ndarray | None = None
 
 
-def _factor_step(covariance, psi, n_components):
+def _scaled_top_eigen(covariance, sqrt_psi, k, basis):
+    """Top ``k`` eigenpairs of ``psi^-1/2 S psi^-1/2``, and the basis for the next call.
+
+    Up to :data:`EXACT_EIGEN_FEATURES` features: exact (LAPACK). Wider: the
+    Ritz pairs of ``basis`` (Rayleigh-Ritz), then one power step to advance
+    it. Factor analysis changes ``psi`` a little per iteration, so a basis
+    carried from iteration to iteration tracks the top eigenspace at the cost
+    of one product with ``S`` per iteration, ``O(n_features**2 * k)`` (or
+    ``O(n_samples * n_features * k)`` through a :class:`CovarianceOperator`),
+    where an eigendecomposition costs ``O(n_features**3)``. This is the
+    randomized range finder of scikit-learn's ``FactorAnalysis(svd_method=
+    "randomized")``, warm-started instead of redrawn at every iteration.
+    """
+    n_features = sqrt_psi.shape[0]
+    if not isinstance(covariance, CovarianceOperator) and n_features <= EXACT_EIGEN_FEATURES:
+        scaled = covariance / np.outer(sqrt_psi, sqrt_psi)
+        values, vectors = _top_eigen(scaled, k)
+        return values, vectors, None
+
+    def product(V):
+        return matmat(covariance, V / sqrt_psi[:, None]) / sqrt_psi[:, None]
+
+    if basis is None:
+        n_basis = min(n_features, k + _OVERSAMPLING)
+        # A fixed start: the fit must not depend on a global random state.
+        start = np.random.RandomState(0).standard_normal((n_features, n_basis))
+        basis = linalg.qr(start, mode="economic")[0]
+    previous = None
+    for _ in range(_MAX_POWER_STEPS):
+        image = product(basis)
+        ritz = basis.T @ image
+        values, rotation = linalg.eigh((ritz + ritz.T) / 2.0)
+        order = np.argsort(values)[::-1][:k]
+        values, vectors = values[order], basis @ rotation[:, order]
+        basis = linalg.qr(image, mode="economic")[0]
+        # Power steps until the top Ritz values settle: one or two once psi
+        # changes little, more when it moves (early iterations, a new floor).
+        if previous is not None and np.all(
+            np.abs(values - previous) <= _RITZ_TOL * np.abs(values).max()
+        ):
+            break
+        previous = values
+    return values, vectors, basis
+
+
+def _factor_step(covariance, variance, psi, n_components, basis):
     """Optimal loadings for the noise variances ``psi``, and the model's log-likelihood.
 
     The eigenvectors of ``psi^-1/2 S psi^-1/2`` give the maximum-likelihood
     loadings for fixed ``psi`` (scikit-learn's FactorAnalysis takes them from
     an SVD of the scaled data; the covariance has the same ones).
     """
-    n_features = covariance.shape[0]
+    n_features = variance.shape[0]
     sqrt_psi = np.sqrt(psi)
-    scaled = covariance / np.outer(sqrt_psi, sqrt_psi)
-    values, vectors = _top_eigen(scaled, n_components)
+    values, vectors, basis = _scaled_top_eigen(covariance, sqrt_psi, n_components, basis)
     values = np.maximum(values, 0.0)
     loadings = vectors * np.sqrt(np.maximum(values - 1.0, 0.0)) * sqrt_psi[:, None]
     # In the whitened basis the model covariance has eigenvalues max(s, 1)
     # along the loadings and 1 elsewhere.
     kept = np.maximum(values, 1.0)
-    trace_term = np.sum(values / kept) + np.trace(scaled) - values.sum()
+    trace_term = np.sum(values / kept) + np.sum(variance / psi) - values.sum()
     log_det = np.log(psi).sum() + np.log(kept).sum()
     log_likelihood = -0.5 * (n_features * _LOG_2PI + log_det + trace_term)
-    return loadings, values, log_likelihood
+    return loadings, values, log_likelihood, basis
 
 
-def factor_analysis(covariance, n_components, noise_floor, *, tol=1e-7, max_iter=1000):
+def factor_analysis(covariance, n_components, noise_floor, *, tol=1e-7, max_iter=1000, start=None):
     """Maximum-likelihood factor analysis from a covariance matrix.
 
     scikit-learn's alternating algorithm (optimal loadings for the current
@@ -168,7 +251,7 @@ def factor_analysis(covariance, n_components, noise_floor, *, tol=1e-7, max_iter
 
     Parameters
     ----------
-    covariance : ndarray of shape (n_features, n_features)
+    covariance : ndarray of shape (n_features, n_features) or CovarianceOperator
         Covariance (``ddof=0``) of the data.
     n_components : int
     noise_floor : float or ndarray of shape (n_features,)
@@ -176,22 +259,34 @@ def factor_analysis(covariance, n_components, noise_floor, *, tol=1e-7, max_iter
     tol : float, default=1e-7
         Stop when the mean log-likelihood per sample rises by less than this.
     max_iter : int, default=1000
+    start : FactorModel, default=None
+        A model of related data (another noise floor, a subset of the rows)
+        whose subspace starts the iterations of wide data. The noise
+        variances always start at 1: started from another floor's, they
+        crawl towards a much smaller floor for hundreds of iterations.
 
     Returns
     -------
     FactorModel
     """
-    variance = np.diag(covariance).copy()
+    variance = diagonal(covariance)
     psi = np.maximum(np.ones_like(variance), noise_floor)
+    basis = None if start is None else start.basis
     previous = -np.inf
     for n_iter in range(1, max_iter + 1):
-        loadings, values, log_likelihood = _factor_step(covariance, psi, n_components)
-        if log_likelihood - previous < tol:
+        loadings, values, log_likelihood, basis = _factor_step(
+            covariance, variance, psi, n_components, basis
+        )
+        # Exact steps never lower the likelihood; approximate ones can, while
+        # the basis catches up with psi: only a settled value stops.
+        if abs(log_likelihood - previous) < tol:
             break
         previous = log_likelihood
         psi = np.maximum(variance - np.sum(loadings**2, axis=1), noise_floor)
     else:
-        loadings, values, log_likelihood = _factor_step(covariance, psi, n_components)
+        loadings, values, log_likelihood, basis = _factor_step(
+            covariance, variance, psi, n_components, basis
+        )
     # The eigenvector basis already makes W^T psi^-1 W = diag(max(s - 1, 0)).
     posterior_variance = 1.0 / np.maximum(values, 1.0)
     encoder = posterior_variance[:, None] * (loadings / psi[:, None]).T
@@ -202,7 +297,152 @@ def factor_analysis(covariance, n_components, noise_floor, *, tol=1e-7, max_iter
         encoder=encoder,
         log_likelihood=float(log_likelihood),
         n_iter=n_iter,
+        basis=basis,
     )
+
+
+def held_out_log_likelihood(model, second_moment):
+    """Mean log-likelihood of a factor model on rows with this second moment.
+
+    Parameters
+    ----------
+    model : FactorModel
+    second_moment : ndarray of shape (n_features, n_features) or CovarianceOperator
+        ``mean((x - m) (x - m)^T)`` over the rows, about the mean ``m`` of
+        the data the model was fitted to.
+
+    Returns
+    -------
+    float
+        Nats per row. Woodbury's identity and the model's diagonal
+        posterior make it ``O(n_features**2 * n_components)``.
+    """
+    psi = model.noise_variance
+    whitened = model.loadings / psi[:, None]
+    explained = np.sum(whitened * matmat(second_moment, whitened), axis=0)
+    quadratic = np.sum(diagonal(second_moment) / psi) - np.sum(
+        model.posterior_variance * explained
+    )
+    log_det = np.log(psi).sum() - np.log(model.posterior_variance).sum()
+    return float(-0.5 * (psi.shape[0] * _LOG_2PI + log_det + quadratic))
+
+
+#: Candidate noise floors of the Gaussian VAE's linear start, each as ``(own,
+#: of_mean)``: a feature's noise variance is at least ``own`` times its own
+#: variance and ``of_mean`` times the mean variance of the features. From
+#: "nearly exact" (a manifold with tiny noise) to "a tenth of a typical
+#: feature's variance" (rare words, empty image borders).
+NOISE_FLOOR_CANDIDATES = (
+    (1e-6, 0.0),
+    (1e-3, 0.0),
+    (1e-3, 1e-4),
+    (1e-3, 1e-3),
+    (1e-3, 1e-2),
+    (1e-3, 1e-1),
+    (1e-3, 1.0),
+)
+#: The floor without validation rows to choose on: each feature's own variance.
+DEFAULT_NOISE_FLOOR = (1e-3, 0.0)
+#: A feature constant in training gets at least this share of its unit squared.
+CONSTANT_FEATURE_SHARE = 1e-3
+#: No floor is below this in standardized units (float32 holds the variances,
+#: and a feature whose scale was raised to the scale floor can have a
+#: standardized variance of 1e-38).
+MIN_STANDARDIZED_FLOOR = 1e-8
+#: Iterations of each candidate's fit while choosing: the candidates differ by
+#: nats per row, far more than the last iterations move.
+_SELECTION_MAX_ITER = 200
+_SELECTION_TOL = 1e-5
+#: Validation scores (nats per row) closer than this are a tie, won by the larger floor.
+_SELECTION_TIE = 0.05
+
+
+def noise_floor(variance, constant, scale, own, of_mean):
+    """Per-feature noise-variance floor, in the units of ``variance``.
+
+    Parameters
+    ----------
+    variance : ndarray of shape (n_features,)
+        Each feature's variance (0 for a constant feature).
+    constant : ndarray of bool, shape (n_features,)
+    scale : ndarray of shape (n_features,)
+        The standardization's units; a constant feature's is its magnitude.
+    own, of_mean : float
+        Shares of the feature's own variance and of the mean variance of the
+        non-constant features, the larger of which is the floor.
+
+    Returns
+    -------
+    floor : ndarray of shape (n_features,)
+        A constant feature has no variance of its own: its floor is
+        ``max(of_mean, CONSTANT_FEATURE_SHARE)`` in its own units (squared),
+        neither a density spike on its training value nor a collapse on a new
+        row that leaves it, and never an underflow of float32 whatever the
+        other features' units.
+    """
+    typical = float(variance[~constant].mean()) if (~constant).any() else 0.0
+    typical = typical if typical > 0 else 1.0
+    floor = np.maximum(own * variance, of_mean * typical)
+    floor[constant] = max(of_mean, CONSTANT_FEATURE_SHARE) * scale[constant] ** 2
+    return floor
+
+
+def select_factor_model(
+    covariance, n_components, floors, *, train_covariance=None, second_moment=None
+):
+    """Factor analysis with the noise floor that best predicts held-out rows.
+
+    Each candidate floor's model is fitted to the training rows' covariance
+    and scored on the validation rows (:func:`held_out_log_likelihood`); the
+    best floor's model is then fitted to all the rows. No fixed floor serves
+    every data set: tiny noise variances are right where the true noise is
+    tiny and catastrophic on features that training barely saw vary.
+
+    Parameters
+    ----------
+    covariance : ndarray of shape (n_features, n_features) or CovarianceOperator
+        Covariance of all the rows.
+    n_components : int
+    floors : sequence of ndarray of shape (n_features,)
+        Candidate floors, in the units of ``covariance``.
+    train_covariance, second_moment : ndarray or CovarianceOperator, default=None
+        Covariance of the training rows, and second moment of the validation
+        rows about the training rows' mean, in the units of ``covariance``
+        (see :class:`~sklearn_ae._scaling.HeldOutMoments`). None fits the
+        first candidate alone.
+
+    Returns
+    -------
+    model : FactorModel
+    chosen : int
+        Index of the chosen floor.
+    scores : list of float
+        Validation log-likelihood of each candidate (nats per row), empty
+        without validation rows.
+    """
+    scores, chosen, start = [], 0, None
+    if second_moment is not None and len(floors) > 1:
+        fits = []
+        for floor in floors:
+            start = factor_analysis(
+                train_covariance,
+                n_components,
+                floor,
+                tol=_SELECTION_TOL,
+                max_iter=_SELECTION_MAX_ITER,
+                start=start,
+            )
+            fits.append(start)
+            scores.append(held_out_log_likelihood(start, second_moment))
+        # The most cautious floor (the candidates grow) within noise of the best.
+        best = max(scores)
+        chosen = max(i for i, score in enumerate(scores) if score >= best - _SELECTION_TIE)
+        start = fits[chosen]
+    wide = isinstance(covariance, CovarianceOperator) or covariance.shape[0] > EXACT_EIGEN_FEATURES
+    model = factor_analysis(
+        covariance, n_components, floors[chosen], start=start, max_iter=300 if wide else 1000
+    )
+    return model, chosen, scores
 
 
 def probabilistic_pca(covariance, n_components, noise_floor):
@@ -224,8 +464,10 @@ def probabilistic_pca(covariance, n_components, noise_floor):
     FactorModel
     """
     values, vectors = _top_eigen(covariance, n_components)
-    diagonal = covariance.diagonal() if isinstance(covariance, CovarianceOperator) else np.diag(
-        covariance
+    diagonal = (
+        covariance.diagonal()
+        if isinstance(covariance, CovarianceOperator)
+        else np.diag(covariance)
     )
     n_features = diagonal.shape[0]
     trace = float(diagonal.sum())
@@ -249,15 +491,52 @@ def probabilistic_pca(covariance, n_components, noise_floor):
     )
 
 
-def gaussian_factor_model(covariance, scale, n_components, noise_floor):
+def standardized(covariance, scale):
+    """The covariance of ``x / scale``."""
+    if isinstance(covariance, CovarianceOperator):
+        return covariance.standardized(scale)
+    return covariance / np.outer(scale, scale)
+
+
+def gaussian_factor_model(
+    covariance, scale, n_components, floors, *, train_covariance=None, second_moment=None
+):
     """The linear Gaussian model a VAE starts from, for data standardized by ``scale``.
 
-    Factor analysis of a covariance matrix; probabilistic PCA of a
-    :class:`CovarianceOperator`, too wide for factor analysis.
+    Factor analysis, its noise floor chosen among ``floors`` on the validation
+    rows when their moments are given (:func:`select_factor_model`);
+    probabilistic PCA of sparse data too wide for a covariance matrix.
+
+    Parameters
+    ----------
+    covariance : ndarray of shape (n_features, n_features) or CovarianceOperator
+        Covariance of all the rows, in original units.
+    scale : ndarray of shape (n_features,)
+    n_components : int
+    floors : sequence of ndarray of shape (n_features,)
+        Candidate noise floors, in standardized units.
+    train_covariance, second_moment : ndarray or CovarianceOperator, default=None
+        As :func:`select_factor_model` takes them, in original units.
+
+    Returns
+    -------
+    model : FactorModel
+        In standardized units.
+    chosen : int
+    scores : list of float
     """
-    if isinstance(covariance, CovarianceOperator):
-        return probabilistic_pca(covariance.standardized(scale), n_components, noise_floor)
-    return factor_analysis(covariance / np.outer(scale, scale), n_components, noise_floor)
+    if isinstance(covariance, CovarianceOperator) and sp.issparse(covariance.X):
+        model = probabilistic_pca(
+            covariance.standardized(scale), n_components, float(np.median(floors[0]))
+        )
+        return model, 0, []
+    held_out = {}
+    if second_moment is not None:
+        held_out = {
+            "train_covariance": standardized(train_covariance, scale),
+            "second_moment": standardized(second_moment, scale),
+        }
+    return select_factor_model(standardized(covariance, scale), n_components, floors, **held_out)
 
 
 def without_features(covariance, dropped):

@@ -5,6 +5,8 @@ than a chunk: the same pass serves in-memory arrays and, later, arrays that do
 not fit in memory.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -17,7 +19,7 @@ _CHUNK_ROWS = 4096
 MAX_DENSE_COVARIANCE_FEATURES = 4096
 
 
-def column_moments(X, *, covariance=False, chunk_rows=_CHUNK_ROWS):
+def column_moments(X, *, covariance=False, rows=None, chunk_rows=_CHUNK_ROWS):
     """Per-feature mean and variance (or the full covariance) of X, in float64.
 
     Chunk statistics are merged with Chan et al.'s pairwise update, so the
@@ -30,6 +32,8 @@ def column_moments(X, *, covariance=False, chunk_rows=_CHUNK_ROWS):
     covariance : bool, default=False
         Return the ``(n_features, n_features)`` covariance instead of the
         variances. It costs ``O(n_samples * n_features**2)``.
+    rows : ndarray of int, default=None
+        Summarise these rows of X only (read a chunk at a time); None for all.
     chunk_rows : int, default=4096
 
     Returns
@@ -37,17 +41,25 @@ def column_moments(X, *, covariance=False, chunk_rows=_CHUNK_ROWS):
     mean : ndarray of shape (n_features,)
     moment : ndarray of shape (n_features,) or (n_features, n_features)
         Variances, or the covariance matrix; both with ``ddof=0``. The
-        covariance of sparse X wider than :data:`MAX_DENSE_COVARIANCE_FEATURES`
-        is a :class:`~sklearn_ae._linear.CovarianceOperator`.
+        covariance of sparse X wider than :data:`MAX_DENSE_COVARIANCE_FEATURES`,
+        or of dense X with fewer rows than features (see
+        :func:`uses_row_operator`), is a
+        :class:`~sklearn_ae._linear.CovarianceOperator`.
     """
     if sp.issparse(X):
-        return _sparse_moments(X, covariance)
+        return _sparse_moments(X if rows is None else X[rows], covariance)
+    n_rows = X.shape[0] if rows is None else len(rows)
+    if covariance and uses_row_operator(n_rows, X.shape[1]):
+        X = np.asarray(X if rows is None else X[rows], dtype=np.float64)
+        return X.mean(axis=0), CovarianceOperator(X, X.mean(axis=0), X.var(axis=0))
     n_features = X.shape[1]
     count = 0
     mean = np.zeros(n_features)
     m2 = np.zeros((n_features, n_features) if covariance else n_features)
-    for start in range(0, X.shape[0], chunk_rows):
-        chunk = X[start : start + chunk_rows]
+    for start in range(0, n_rows, chunk_rows):
+        chunk = (
+            X[start : start + chunk_rows] if rows is None else X[rows[start : start + chunk_rows]]
+        )
         k = chunk.shape[0]
         chunk_mean = chunk.mean(axis=0, dtype=np.float64)
         delta = chunk_mean - mean
@@ -61,6 +73,39 @@ def column_moments(X, *, covariance=False, chunk_rows=_CHUNK_ROWS):
             m2 = m2 + np.einsum("ij,ij->j", centered, centered) + delta**2 * (count * k / total)
         count = total
     return mean, m2 / count
+
+
+def column_range(X, *, chunk_rows=_CHUNK_ROWS):
+    """Per-feature minimum and maximum of X, in float64, read a chunk at a time.
+
+    Returns
+    -------
+    low, high : ndarray of shape (n_features,)
+    """
+    if sp.issparse(X):
+        low, high = X.min(axis=0), X.max(axis=0)
+        return (
+            np.asarray(v.toarray() if sp.issparse(v) else v, dtype=np.float64).ravel()
+            for v in (low, high)
+        )
+    low = np.full(X.shape[1], np.inf)
+    high = np.full(X.shape[1], -np.inf)
+    for start in range(0, X.shape[0], chunk_rows):
+        chunk = X[start : start + chunk_rows]
+        np.minimum(low, chunk.min(axis=0), out=low)
+        np.maximum(high, chunk.max(axis=0), out=high)
+    return low, high
+
+
+def uses_row_operator(n_samples, n_features):
+    """Whether dense X's covariance is kept as its rows (an operator), not as a matrix.
+
+    With fewer rows than features (bags of words, wide images), products
+    through the rows cost ``O(n_samples * n_features)`` per vector where the
+    matrix costs ``O(n_features**2)`` to apply and ``O(n_samples *
+    n_features**2)`` to form; such X is small enough to hold in float64.
+    """
+    return n_features > MAX_DENSE_COVARIANCE_FEATURES // 4 and n_samples < n_features
 
 
 def _cross_products(chunk, chunk_mean):
@@ -105,6 +150,61 @@ def _sparse_moments(X, covariance):
     return mean, moment
 
 
+@dataclass
+class HeldOutMoments:
+    """Moments that let a linear model be fitted on some rows and judged on the others.
+
+    Attributes
+    ----------
+    train_covariance : ndarray of shape (n_features, n_features) or CovarianceOperator
+        Covariance of the training rows.
+    second_moment : ndarray of shape (n_features, n_features) or CovarianceOperator
+        ``mean((x - m) (x - m)^T)`` over the validation rows, about the
+        training rows' mean ``m``.
+    """
+
+    train_covariance: object
+    second_moment: object
+
+
+def held_out_moments(X, split, mean, covariance):
+    """The :class:`HeldOutMoments` of a split, from the moments of all the rows.
+
+    The validation rows are summarised in one pass over them; the training
+    rows' moments are then those of all the rows with the validation rows'
+    taken out (Chan et al.'s merge, inverted), so X is read once more only
+    for its validation rows. Returns None for sparse X too wide for a
+    covariance matrix, whose validation rows would have to be densified.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    split : :class:`~sklearn_ae._data.Split`
+    mean : ndarray of shape (n_features,)
+    covariance : ndarray of shape (n_features, n_features) or CovarianceOperator
+        Mean and covariance of all the rows.
+    """
+    n_samples, n_val = X.shape[0], len(split.validation)
+    n_train = n_samples - n_val
+    if isinstance(covariance, CovarianceOperator):
+        if sp.issparse(X):
+            return None
+        train_mean, train_covariance = column_moments(X, covariance=True, rows=split.train)
+        rows = np.asarray(X[np.sort(split.validation)], dtype=np.float64) - train_mean
+        second = CovarianceOperator(rows, np.zeros_like(train_mean), np.mean(rows**2, axis=0))
+        return HeldOutMoments(train_covariance, second)
+    val_mean, val_covariance = column_moments(X, covariance=True, rows=split.validation)
+    delta = val_mean - mean
+    train_mean = mean - delta * (n_val / n_train)
+    shift = val_mean - train_mean
+    train_covariance = (
+        n_samples * covariance
+        - n_val * val_covariance
+        - np.outer(shift, shift) * (n_train * n_val / n_samples)
+    ) / n_train
+    return HeldOutMoments(train_covariance, val_covariance + np.outer(shift, shift))
+
+
 def constant_features(mean, variance, n_samples):
     """Which features are indistinguishable from constants, by scikit-learn's rule.
 
@@ -127,14 +227,28 @@ def constant_features(mean, variance, n_samples):
     return variance <= n_samples * eps * variance + (n_samples * mean * eps) ** 2
 
 
+#: No feature's scale is below this share of the median scale of the features.
+SCALE_FLOOR_SHARE = 0.1
+
+
 def standard_scale(mean, variance, constant):
-    """Per-feature standard deviations; a constant feature gets ``max(1, |mean|)``.
+    """Per-feature units of the standardization the networks see.
+
+    A feature's standard deviation, but at least :data:`SCALE_FLOOR_SHARE`
+    of the median standard deviation of the non-constant features. A
+    feature that training barely saw vary (an image border pixel with ink in
+    one training image, a rare word) has a tiny standard deviation: divided
+    by it, a new row with ink there enters the network 10^3-10^4 times
+    larger than anything it was trained on, and the nonlinear branch
+    extrapolates without bound. The linear start and the losses are exact in
+    any units, so the floor changes only what the branches see.
 
     A constant feature has no spread to divide by, so its unit is its own
-    magnitude: its centred values, which are rounding errors of the mean
-    (up to ``|mean| * eps`` per row), stay tiny after scaling at any magnitude
-    (a unit of 1 left a constant column of 1e30 at about 1e14, and training
-    diverged), and the model is the same whatever units the column is in.
+    magnitude, ``max(1, |mean|)``: its centred values, which are rounding
+    errors of the mean (up to ``|mean| * eps`` per row), stay tiny after
+    scaling at any magnitude (a unit of 1 left a constant column of 1e30 at
+    about 1e14, and training diverged), and the model is the same whatever
+    units the column is in.
 
     Parameters
     ----------
@@ -147,6 +261,8 @@ def standard_scale(mean, variance, constant):
     scale : ndarray of shape (n_features,)
     """
     scale = np.sqrt(variance)
+    if (~constant).any():
+        scale = np.maximum(scale, SCALE_FLOOR_SHARE * np.median(scale[~constant]))
     scale[constant] = np.maximum(1.0, np.abs(mean[constant]))
     return scale
 

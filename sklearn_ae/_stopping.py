@@ -221,9 +221,7 @@ class Monitor:
         criterion = self.rule.criterion(mean_loss)
         improved = criterion < self.best_criterion - self.rule.tol
         if improved and self.has_validation:
-            improved = significantly_better(
-                losses, self.best_losses, self.patience_significance
-            )
+            improved = significantly_better(losses, self.best_losses, self.patience_significance)
         if improved:
             self.bad_epochs = 0
             self.best_criterion = criterion

@@ -9,7 +9,16 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import _BaseAutoencoder
 from ._device import make_generator, to_numpy, to_tensor
-from ._linear import gaussian_factor_model, logit, principal_scales
+from ._linear import (
+    DEFAULT_NOISE_FLOOR,
+    MIN_STANDARDIZED_FLOOR,
+    NOISE_FLOOR_CANDIDATES,
+    diagonal,
+    gaussian_factor_model,
+    logit,
+    noise_floor,
+    principal_scales,
+)
 from ._losses import (
     elbo,
     importance_weighted_bound,
@@ -20,9 +29,8 @@ from ._losses import (
 )
 from ._modules import VariationalAutoencoder
 
-# Floor of the Gaussian noise variance, in standardized units (a noise
-# standard deviation of at least ~3% of a feature's): keeps the density proper
-# on features that are (nearly) constant in training.
+# Floor of the Gaussian noise variance in standardized units, for a start
+# other than the linear one (which chooses its floor from the data).
 _NOISE_FLOOR = 1e-3
 # Latent draws shared by every row in score_samples (at least 2 * n_components).
 _N_SCORE_DRAWS = 64
@@ -337,6 +345,11 @@ class VAETransformer(_BaseAutoencoder):
     _relative_loss = False
 
     @property
+    def _selects_on_held_out_rows(self):
+        # The Gaussian start chooses its noise floor on the validation rows.
+        return self._observation.name == "gaussian"
+
+    @property
     def _observation_parameter(self):
         return "likelihood", self.likelihood
 
@@ -356,20 +369,45 @@ class VAETransformer(_BaseAutoencoder):
             decoder_branch=decoder_branch,
         )
 
-    def _start_linear(self, module, mean, covariance):
+    def _start_linear(self, module, mean, covariance, held_out=None):
         n_features, d = covariance.shape[0], self.n_components
         if self._observation.name == "gaussian":
             # Factor analysis of the standardized data (probabilistic PCA for
             # wide sparse data): the encoder gives its exact posterior, so the
-            # ELBO is its log-likelihood.
-            model = gaussian_factor_model(covariance, self.scale_, d, _NOISE_FLOOR)
+            # ELBO is its log-likelihood. Its noise floor is the candidate
+            # that best predicts the validation rows.
+            variance = diagonal(covariance)
+            constant = variance == 0
+            candidates = NOISE_FLOOR_CANDIDATES if held_out is not None else (DEFAULT_NOISE_FLOOR,)
+            floors = [
+                np.maximum(
+                    noise_floor(variance, constant, self.scale_, *c) / self.scale_**2,
+                    MIN_STANDARDIZED_FLOOR,
+                )
+                for c in candidates
+            ]
+            held = {}
+            if held_out is not None:
+                held = {
+                    "train_covariance": held_out.train_covariance,
+                    "second_moment": held_out.second_moment,
+                }
+            model, chosen, scores = gaussian_factor_model(
+                covariance, self.scale_, d, floors, **held
+            )
+            # Which candidate won, and every candidate's validation score;
+            # partial_fit re-derives the floor by the winning rule as its
+            # running statistics change.
+            self._noise_floor_choice = chosen
+            self._noise_floor_scores = scores
+            self._noise_floor_rule = tuple(candidates[chosen])
             # The data's mean in standardized units: 0 unless X is sparse
             # (scaled, not centred).
             offset = (mean - self.mean_) / self.scale_
             mean_map, mean_bias = model.encoder, -model.encoder @ offset
             log_var = np.log(model.posterior_variance)
             decoder, decoder_bias = model.loadings, offset
-            module.start_noise_at(model.noise_variance)
+            module.start_noise_at(model.noise_variance, floors[chosen])
         else:
             # No linear-Gaussian optimum exists for Bernoulli data: start from
             # whitened principal components, split evenly between posterior
@@ -388,6 +426,19 @@ class VAETransformer(_BaseAutoencoder):
         # log|det| of the standardization: densities of standardized data
         # minus this are densities in the original units of X.
         self._log_scale = float(np.log(self.scale_).sum())
+        rule = getattr(self, "_noise_floor_rule", None)
+        if rule is not None:
+            # The floor follows the statistics of the rows seen: a pixel
+            # constant in partial_fit's first chunk is not constant later.
+            floor = np.maximum(
+                noise_floor(variance, variance == 0, self.scale_, *rule) / self.scale_**2,
+                MIN_STANDARDIZED_FLOOR,
+            )
+            module = self.module_
+            with torch.no_grad():
+                floor_t = torch.as_tensor(floor, dtype=module.noise_floor.dtype)
+                floor_t = floor_t.to(module.noise_floor.device)
+                module.start_noise_at(torch.maximum(module.noise_var(), floor_t), floor_t)
 
     def _prepare_fit(self, variance, generator):
         self._score_noise = _moment_matched_normal(
@@ -571,6 +622,14 @@ class VAETransformer(_BaseAutoencoder):
             noise_var = module.noise_var() if module.log_noise_var is not None else None
             xs = self._observation.sample(out, noise_var, generator)
             return to_numpy(xs * scale + mean)
+
+    @property
+    def noise_floor_(self):
+        """Smallest variance of ``p(x | z)`` per feature, in original units of X."""
+        if not self._observation.standardizes:
+            raise AttributeError("noise_floor_ exists only for likelihood='gaussian'.")
+        check_is_fitted(self)
+        return to_numpy(self.module_.noise_floor).astype(np.float64) * self.scale_**2
 
     @property
     def noise_variance_(self):

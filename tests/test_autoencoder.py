@@ -21,12 +21,16 @@ def code_accuracy(model, X_train, y_train, X_test, y_test):
 
 
 def test_default_autoencoder_beats_pca_on_digits(digits):
-    # Also: the default fit ends by the stopping rule (a ConvergenceWarning would fail).
+    # Also: the default fits end by the stopping rule (a ConvergenceWarning would fail).
+    # Three seeds: one seed's stopping epoch moves the ratio by +-0.03.
     X_train, X_test, y_train, y_test = digits
     pca = PCA(n_components=8).fit(X_train)
-    ae = AutoencoderTransformer(n_components=8, random_state=0, device="cpu").fit(X_train)
-    ratio = reconstruction_mse(ae, X_test) / reconstruction_mse(pca, X_test)
-    assert ratio <= 0.6, ratio
+    ratios = []
+    for seed in range(3):
+        ae = AutoencoderTransformer(n_components=8, random_state=seed, device="cpu")
+        ae.fit(X_train)
+        ratios.append(reconstruction_mse(ae, X_test) / reconstruction_mse(pca, X_test))
+    assert np.mean(ratios) <= 0.6 and max(ratios) <= 0.65, ratios
     assert code_accuracy(ae, X_train, y_train, X_test, y_test) >= code_accuracy(
         pca, X_train, y_train, X_test, y_test
     )
@@ -81,9 +85,7 @@ def test_standardization_keeps_the_objective_in_original_units():
 def test_score_samples_is_minus_squared_error_in_original_units(digits):
     X_train, X_test, _, _ = digits
     with pytest.warns(ConvergenceWarning):
-        ae = AutoencoderTransformer(4, max_iter=5, random_state=0, device="cpu").fit(
-            X_train * 16
-        )
+        ae = AutoencoderTransformer(4, max_iter=5, random_state=0, device="cpu").fit(X_train * 16)
     X = X_test * 16
     expected = -((ae.inverse_transform(ae.transform(X)) - X) ** 2).sum(axis=1)
     assert_allclose(ae.score_samples(X), expected, rtol=1e-10)
@@ -100,9 +102,9 @@ def test_anomalies_score_lower(digits):
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_binary_crossentropy_loss(digits):
     X_train, X_test, _, _ = digits
-    ae = AutoencoderTransformer(
-        8, loss="binary_crossentropy", random_state=0, device="cpu"
-    ).fit(X_train)
+    ae = AutoencoderTransformer(8, loss="binary_crossentropy", random_state=0, device="cpu").fit(
+        X_train
+    )
     assert_allclose(ae.mean_, 0)
     assert_allclose(ae.scale_, 1)
     X_hat = ae.inverse_transform(ae.transform(X_test))

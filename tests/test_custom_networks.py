@@ -81,14 +81,32 @@ def test_linear_start_is_exact_with_custom_modules(untrained):
     fa_score = FactorAnalysis(2, random_state=0).fit(X).score(X)
     assert vae.score(X) >= fa_score - 1e-3 * abs(fa_score)
     for est in (ae, vae):
-        assert_array_equal(est.encoder_.gate.detach().numpy(), 0.0)
+        assert_array_equal(est.encoder_.adapter.weight.detach().numpy(), 0.0)
 
 
-def test_random_init_opens_the_gate():
+def test_custom_module_trains_in_the_first_epoch(digits, monkeypatch):
+    # The zero adapter makes the model the linear start, yet after one
+    # optimizer step every entry of it has moved and the module gets gradient.
+    X_train = digits[0]
+    params = {"encoder": ConvEncoder, "max_iter": 1, "early_stopping": False, "random_state": 0}
+    trained = _fit(AutoencoderTransformer(8, **params), X_train)
+    assert (trained.encoder_.adapter.weight.detach().abs() > 0).all()
+    monkeypatch.setattr(
+        sklearn_ae._base, "train", lambda *a, **k: History(stop_reason="converged")
+    )
+    start = AutoencoderTransformer(8, **params).fit(X_train)
+    for before, after in zip(
+        start.encoder_.residual.parameters(), trained.encoder_.residual.parameters()
+    ):
+        assert not torch.equal(before, after)
+
+
+def test_random_init_starts_the_adapter_at_the_identity():
     X = np.random.RandomState(0).normal(size=(40, 5))
     est = _fit(AutoencoderTransformer(2, encoder=Tanh2, init="random", max_iter=1), X)
-    assert_array_equal(est.encoder_.gate.detach().numpy() != 0, True)
-    assert est.decoder_.gate is None  # the default MLP branch needs none
+    weight = est.encoder_.adapter.weight.detach().numpy()
+    assert np.abs(np.diag(weight) - 1).max() < 0.1
+    assert est.decoder_.adapter is None  # the default MLP branch needs none
 
 
 @pytest.mark.parametrize("cls", [AutoencoderTransformer, VAETransformer])

@@ -13,7 +13,13 @@ from sklearn.exceptions import ConvergenceWarning
 
 import sklearn_ae._data as data
 from sklearn_ae import AutoencoderTransformer, VAETransformer
-from sklearn_ae._data import StreamedBatches, TensorBatches, streams, training_sources
+from sklearn_ae._data import (
+    StreamedBatches,
+    TensorBatches,
+    streams,
+    training_sources,
+    validation_split,
+)
 
 FAST = {"hidden_layer_sizes": (16,), "max_iter": 3, "tol": 0.0, "random_state": 0}
 
@@ -48,9 +54,8 @@ def test_what_streams(memmap):
 
 def test_a_streamed_epoch_visits_every_row_once_in_a_new_order(small_blocks, memmap):
     mean, scale = np.zeros(12), np.ones(12)
-    source, validation = training_sources(
-        memmap, mean, scale, torch.device("cpu"), 0.1, np.random.RandomState(0)
-    )
+    split = validation_split(memmap, 0.1, np.random.RandomState(0))
+    source, validation = training_sources(memmap, mean, scale, torch.device("cpu"), split)
     assert isinstance(source, StreamedBatches)
     generator = torch.Generator().manual_seed(0)
     # A batch is valid until the next is drawn (one reused buffer): copy each.
@@ -131,9 +136,7 @@ def test_wide_sparse_data_is_never_densified(monkeypatch):
     X = sp.random(600, 20_000, density=1e-3, format="csr", random_state=0)
     _fit(AutoencoderTransformer(2, **FAST), X[:50, :10])  # torch's one-off set-up, untraced
     tracemalloc.start()
-    est = _fit(
-        AutoencoderTransformer(2, init="random", hidden_layer_sizes=(4,), max_iter=1), X
-    )
+    est = _fit(AutoencoderTransformer(2, init="random", hidden_layer_sizes=(4,), max_iter=1), X)
     Z = est.transform(X)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -165,9 +168,7 @@ def test_wide_sparse_linear_start_uses_the_covariance_operator(monkeypatch):
 
 def test_in_memory_source_is_one_tensor():
     X = np.random.RandomState(0).normal(size=(50, 3))
-    source, validation = training_sources(
-        X, np.zeros(3), np.ones(3), torch.device("cpu"), None, np.random.RandomState(0)
-    )
+    source, validation = training_sources(X, np.zeros(3), np.ones(3), torch.device("cpu"), None)
     assert isinstance(source, TensorBatches) and validation is None
     batches = list(source.batches(16, False, None))
     assert [b.shape[0] for b in batches] == [16, 16, 16, 2]

@@ -1,0 +1,176 @@
+"""Real and semi-real data sets the quality benchmarks share, all available offline.
+
+Every loader returns one float64 array ``X`` (rows are samples), except
+:func:`fashion_mnist`, which returns its own training and test rows. None
+downloads anything: they read what scikit-learn, numpy, scipy and (for
+Fashion-MNIST) Debian's ``dataset-fashion-mnist`` package install.
+"""
+
+import gzip
+import inspect
+from pathlib import Path
+
+import numpy as np
+from scipy import linalg
+from sklearn.datasets import load_digits, load_sample_images, make_swiss_roll
+
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+def swiss_roll_50d():
+    """A swiss roll mapped into 50 dimensions by an orthonormal map, noise std 0.1."""
+    X3, _ = make_swiss_roll(n_samples=1500, noise=0.05, random_state=0)
+    rng = np.random.RandomState(0)
+    Q, _ = np.linalg.qr(rng.randn(50, 3))  # 50 x 3, orthonormal columns
+    return X3 @ Q.T + 0.1 * rng.randn(len(X3), 50)
+
+
+def manifold_small_noise(n_samples=1500, noise=1e-3):
+    """A 3-D manifold (the swiss roll) rotated into 50 dimensions, isotropic noise of std 1e-3.
+
+    The opposite of rare features: every feature's true noise is tiny, so a
+    noise floor at a fixed fraction of each feature's variance is far too high.
+    """
+    X3, _ = make_swiss_roll(n_samples=n_samples, noise=0.0, random_state=1)
+    X3 = (X3 - X3.mean(0)) / X3.std(0)
+    rng = np.random.RandomState(1)
+    Q, _ = np.linalg.qr(rng.randn(50, 3))
+    return X3 @ Q.T + noise * rng.randn(n_samples, 50)
+
+
+def fa_example():
+    """(X_homo, X_hetero) of scikit-learn's PPCA/FA model-selection example, in its order."""
+    n_samples, n_features, rank, sigma = 500, 25, 5, 1.0
+    rng = np.random.RandomState(42)
+    U, _, _ = linalg.svd(rng.randn(n_features, n_features))
+    X = np.dot(rng.randn(n_samples, rank), U[:, :rank].T)
+    X_homo = X + sigma * rng.randn(n_samples, n_features)
+    sigmas = sigma * rng.rand(n_features) + sigma / 2.0
+    X_hetero = X + rng.randn(n_samples, n_features) * sigmas
+    return X_homo, X_hetero
+
+
+def dequantized_digits():
+    X = load_digits().data
+    return (X + np.random.RandomState(0).uniform(size=X.shape)) / 17.0
+
+
+def digits_rare_border(n_border=16, rate=0.015, seed=0):
+    """Digits / 16 with ``n_border`` extra "border" pixels, ink in about 1.5% of rows.
+
+    MNIST's failure mode on public data: each border pixel is 0 except in a
+    few rows, where it takes a value in [0.005, 1]; a 70/30 split leaves some
+    border pixels with faint ink in one or two training rows (a tiny
+    variance) and new rows with more ink than training ever showed there.
+    """
+    X = load_digits().data / 16.0
+    rng = np.random.RandomState(seed)
+    border = np.zeros((X.shape[0], n_border))
+    for row in np.flatnonzero(rng.rand(X.shape[0]) < rate):
+        pixels = rng.choice(n_border, size=rng.randint(1, 4), replace=False)
+        # Faint to full ink (log-uniform in [0.005, 1]), as MNIST's stray strokes.
+        border[row, pixels] = np.exp(rng.uniform(np.log(0.005), 0.0, size=len(pixels)))
+    return np.hstack([X, border])
+
+
+def onehot_rare_category(n_samples=1500, seed=0):
+    """A tabular set: 10 correlated Gaussian features plus a one-hot category with rare levels.
+
+    The category has 12 levels with probabilities from 30% down to 0.2%:
+    its rare indicator columns are 1 in a handful of rows, as rare words are.
+    """
+    rng = np.random.RandomState(seed)
+    latent = rng.randn(n_samples, 3)
+    loadings = rng.randn(3, 10)
+    numeric = latent @ loadings + 0.3 * rng.randn(n_samples, 10)
+    probs = np.array([30, 20, 15, 10, 8, 6, 4, 3, 2, 1, 0.6, 0.4])
+    probs = probs / probs.sum()
+    # The category depends on the first latent factor, so it is not noise.
+    logits = np.log(probs)[None, :] + 0.8 * latent[:, :1] * np.linspace(-1, 1, len(probs))
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    level = (p.cumsum(1) > rng.rand(n_samples, 1)).argmax(1)
+    return np.hstack([numeric, np.eye(len(probs))[level]])
+
+
+def image_patches(n_patches=3000, size=6, seed=0):
+    """``size x size`` grey patches of scikit-learn's two sample images, in [0, 1]."""
+    rng = np.random.RandomState(seed)
+    images = [img.mean(axis=2) / 255.0 for img in load_sample_images().images]
+    out = np.empty((n_patches, size * size))
+    for i in range(n_patches):
+        img = images[i % len(images)]
+        r = rng.randint(img.shape[0] - size)
+        c = rng.randint(img.shape[1] - size)
+        out[i] = img[r : r + size, c : c + size].ravel()
+    return out
+
+
+def docstring_words(max_features=2000, min_df=2):
+    """A bag of words: word counts of the docstrings of numpy's, scipy's and scikit-learn's API.
+
+    Each public function or class with a docstring of at least 200 characters
+    is a document; the vocabulary is the ``max_features`` most frequent words
+    appearing in at least ``min_df`` documents. Like any text, most words are
+    rare: a new document uses words that the training documents barely did.
+    """
+    import numpy.linalg
+    import scipy.linalg
+    import scipy.stats
+    import sklearn.decomposition
+    import sklearn.linear_model
+    import sklearn.metrics
+    import sklearn.preprocessing
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    modules = [
+        np,
+        numpy.linalg,
+        scipy.linalg,
+        scipy.stats,
+        sklearn.decomposition,
+        sklearn.linear_model,
+        sklearn.metrics,
+        sklearn.preprocessing,
+    ]
+    seen, docs = set(), []
+    for module in modules:
+        for name in sorted(dir(module)):
+            if name.startswith("_"):
+                continue
+            obj = getattr(module, name)
+            doc = inspect.getdoc(obj) if callable(obj) else None
+            if doc and len(doc) >= 200 and id(obj) not in seen:
+                seen.add(id(obj))
+                docs.append(doc)
+    vectorizer = CountVectorizer(
+        max_features=max_features, min_df=min_df, token_pattern=r"(?u)\b[a-zA-Z]{3,}\b"
+    )
+    return vectorizer.fit_transform(docs).toarray().astype(np.float64)
+
+
+def _idx_images(path):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    n, rows, cols = (int.from_bytes(data[i : i + 4], "big") for i in (4, 8, 12))
+    return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(n, rows * cols)
+
+
+def fashion_mnist(n_train=3500, n_test=2000):
+    """The first ``n_train`` training and ``n_test`` test images of Fashion-MNIST, / 255.
+
+    Needs Debian's ``dataset-fashion-mnist`` package (``apt install
+    dataset-fashion-mnist``); returns None when it is not installed.
+    """
+    train = FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz"
+    test = FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz"
+    if not (train.exists() and test.exists()):
+        return None
+    X_train = _idx_images(train)[:n_train] / 255.0
+    X_test = _idx_images(test)[:n_test] / 255.0
+    return X_train, X_test
+
+
+def training_constant(X_train):
+    """Columns constant in the training rows (scikit-learn's VarianceThreshold(0) rule)."""
+    return np.ptp(X_train, axis=0) == 0
