@@ -10,11 +10,15 @@ callable. The module maps a float32 tensor of shape ``(batch, n_inputs)`` (the
 standardized inputs, for the Gaussian models) to ``(batch, n_outputs)``, and
 becomes the nonlinear branch beside the linear path::
 
-    y = linear(x) + gate * module(x)
+    y = linear(x) + adapter(module(x))
 
-where ``gate`` is a learned per-output vector that starts at 0 under
-``init="linear"``, so training still starts exactly at PCA (or factor
-analysis, for the VAE), and at 1 under ``init="random"``.
+where ``adapter`` is a learned square linear map (``n_outputs`` x
+``n_outputs``, no bias). It is all zeros under ``init="linear"``, so training
+still starts exactly at PCA (or factor analysis, for the VAE), and the
+identity under ``init="random"``. Every entry of the adapter gets gradient at
+the first step, so the module gets gradient from the second step on. The
+module sees its inputs clamped to the box the training inputs span; the
+linear path sees them whole.
 
 Here the encoder is a small convolutional network that sees each 64-pixel
 digit as the 8x8 image it is; the decoder stays the default MLP.
@@ -87,20 +91,26 @@ for name, model in [("PCA", pca), ("MLP encoder", mlp_ae), ("Conv2d encoder", co
 
 # %%
 # Both networks beat PCA; the convolutional encoder does not beat the MLP
-# here. An 8x8 digit is small enough for an MLP to see whole, and with an MLP
-# decoder behind either encoder, much of the gain over PCA is the decoder's.
-# The convolutional encoder earns its keep on larger images; the point of this
-# example is how it plugs in.
+# here (over random_state 0, 1 and 2, the held-out MSE is 0.58 of PCA's for
+# the MLP encoder, 0.64 for the convolutional one). An 8x8 digit is small
+# enough for an MLP to see whole, and both encoders feed the same default MLP
+# decoder, which carries much of the gain over PCA. The convolutional encoder
+# earns its keep on larger images; the point of this example is how it plugs
+# in.
 #
-# The gate
-# --------
+# The adapter
+# -----------
 # ``encoder_`` is the whole encoder: the linear path, the user's module and
-# its gate. The gate starts at zero (the PCA start), and how far training
-# moves it tells how much of the codes the module supplies: at 8 latent
-# dimensions, very little.
+# the adapter behind it. The adapter starts at zero (the PCA start) and gets
+# gradient from the first step, the module from the second; how far training
+# moves the adapter tells how much of the codes the module supplies. Row ``i``
+# holds the weights of the module's outputs in latent dimension ``i``: at 8
+# latent dimensions, the fit keeps them all small.
 print(type(conv_ae.encoder_.residual).__name__)
-gate = conv_ae.encoder_.gate.detach().cpu().numpy()
-print("gate per latent dimension:", np.round(gate, 3))
+adapter = conv_ae.encoder_.adapter.weight.detach().cpu().numpy()
+print("largest |adapter entry| per latent dimension:", np.round(np.abs(adapter).max(axis=1), 3))
+print("adapter:")
+print(np.round(adapter, 3))
 
 # %%
 # The same module in a VAE

@@ -299,7 +299,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
             decoder_branch=decoder_branch,
         )
 
-    def _start_linear(self, module, mean, covariance, held_out=None):
+    def _start_linear(self, module, mean, covariance, folds=None):
         components, latent_scale = principal_scales(covariance, self.n_components)
         # The codes are PCA's, in the units of X, and the network computes in
         # float32: their scales must be float32 numbers, with room to spare.

@@ -26,7 +26,7 @@ from sklearn.utils._param_validation import Interval, InvalidParameterError, Str
 from sklearn.utils._set_output import ADAPTERS_MANAGER, _get_output_config
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._data import evaluation_batches, training_sources, validation_split
+from ._data import evaluation_batches, streams, training_sources, validation_split
 from ._device import (
     blas_threads_as_torch,
     flush_denormals,
@@ -43,7 +43,7 @@ from ._persistence import plain_state, restore_state, save
 from ._scaling import (
     column_moments,
     column_range,
-    held_out_moments,
+    held_out_folds,
     merge_moments,
     scale_rule,
 )
@@ -199,19 +199,18 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             decoder = user_module(decoder, self.n_components_, n_features, generator, "decoder")
         return encoder, decoder
 
-    #: Whether the linear start chooses among candidate models on the
-    #: validation rows (and so needs :class:`~sklearn_ae._scaling.HeldOutMoments`).
+    #: Whether the linear start chooses among candidate models on held-out
+    #: rows (and so needs :func:`~sklearn_ae._scaling.held_out_folds`).
     _selects_on_held_out_rows = False
 
     @abstractmethod
-    def _start_linear(self, module, mean, covariance, held_out=None):
+    def _start_linear(self, module, mean, covariance, folds=None):
         """Set ``module`` to the linear model of data with this mean and covariance.
 
         ``mean`` and ``covariance`` are in the original units of X; ``mean_``
-        and ``scale_`` are already set. ``held_out`` holds the moments of the
-        training and validation rows apart, when the model asks for them
-        (``_selects_on_held_out_rows``) and the fit holds out a validation
-        split; else None.
+        and ``scale_`` are already set. ``folds`` holds the held-out folds
+        (:class:`~sklearn_ae._scaling.HeldOutFold`), when the model asks for
+        them (``_selects_on_held_out_rows``) and X has any; else None.
         """
 
     @abstractmethod
@@ -246,6 +245,14 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
         Called at the first fit and whenever ``partial_fit`` updates the
         standardization.
+        """
+
+    def _rows_added(self, variance):
+        """Update model state that follows the rows seen, after ``partial_fit``'s re-expression.
+
+        ``variance`` holds the running per-feature variances (0 for constant
+        features). Unlike :meth:`_scale_changed`, this may change the
+        function the model computes.
         """
 
     def _record_history(self, history, first_call):
@@ -375,13 +382,13 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 _check_float32_scale(
                     scale, self.feature_names_in_ if hasattr(self, "feature_names_in_") else None
                 )
-            held_out = None
-            if linear_start and split is not None and self._selects_on_held_out_rows:
-                held_out = held_out_moments(X, split, mean, moment)
+            folds = None
+            if linear_start and self._selects_on_held_out_rows:
+                folds = held_out_folds(
+                    X, mean, variance, constant, split, rng, streamed=streams(X)
+                )
             if linear_start:
                 moment = without_features(moment, constant)
-            if held_out is not None:
-                held_out.train_covariance = without_features(held_out.train_covariance, constant)
             if self._observation.standardizes:
                 # Sparse X is scaled without centring, as StandardScaler(with_mean=False)
                 # does, so that its batches stay sparse until they are densified
@@ -403,7 +410,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                     (low - self.mean_) / self.scale_, (high - self.mean_) / self.scale_
                 )
             if linear_start:
-                self._start_linear(self.module_, mean, moment, held_out)
+                self._start_linear(self.module_, mean, moment, folds)
             self._scale_changed(variance)
             self._prepare_fit(variance, self._generator)
             # Running statistics of every row seen, which partial_fit updates.
@@ -426,6 +433,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 self.module_.encoder.bound_branch_inputs(
                     (low - self.mean_) / self.scale_, (high - self.mean_) / self.scale_
                 )
+                self._rows_added(self._moments[2])
         if first_call or not incremental:
             # As MLPRegressor: fit (warm or not) builds a fresh optimizer from
             # the current parameters; partial_fit continues the one it has.

@@ -242,7 +242,9 @@ def _factor_step(covariance, variance, psi, n_components, basis):
     return loadings, values, log_likelihood, basis
 
 
-def factor_analysis(covariance, n_components, noise_floor, *, tol=1e-7, max_iter=1000, start=None):
+def factor_analysis(
+    covariance, n_components, noise_floor, *, tol=1e-7, max_iter=1000, start=None, resume=False
+):
     """Maximum-likelihood factor analysis from a covariance matrix.
 
     scikit-learn's alternating algorithm (optimal loadings for the current
@@ -264,6 +266,9 @@ def factor_analysis(covariance, n_components, noise_floor, *, tol=1e-7, max_iter
         whose subspace starts the iterations of wide data. The noise
         variances always start at 1: started from another floor's, they
         crawl towards a much smaller floor for hundreds of iterations.
+    resume : bool, default=False
+        Start the noise variances at ``start``'s too: continue a fit of the
+        same data and floor to a tighter ``tol``.
 
     Returns
     -------
@@ -271,6 +276,8 @@ def factor_analysis(covariance, n_components, noise_floor, *, tol=1e-7, max_iter
     """
     variance = diagonal(covariance)
     psi = np.maximum(np.ones_like(variance), noise_floor)
+    if resume and start is not None:
+        psi = np.maximum(start.noise_variance, noise_floor)
     basis = None if start is None else start.basis
     previous = -np.inf
     for n_iter in range(1, max_iter + 1):
@@ -301,12 +308,14 @@ def factor_analysis(covariance, n_components, noise_floor, *, tol=1e-7, max_iter
     )
 
 
-def held_out_log_likelihood(model, second_moment):
+def held_out_log_likelihood(loadings, noise_variance, second_moment):
     """Mean log-likelihood of a factor model on rows with this second moment.
 
     Parameters
     ----------
-    model : FactorModel
+    loadings : ndarray of shape (n_features, n_components)
+        Any ``W``, rotated or not.
+    noise_variance : ndarray of shape (n_features,)
     second_moment : ndarray of shape (n_features, n_features) or CovarianceOperator
         ``mean((x - m) (x - m)^T)`` over the rows, about the mean ``m`` of
         the data the model was fitted to.
@@ -314,16 +323,18 @@ def held_out_log_likelihood(model, second_moment):
     Returns
     -------
     float
-        Nats per row. Woodbury's identity and the model's diagonal
-        posterior make it ``O(n_features**2 * n_components)``.
+        Nats per row. Woodbury's identity makes it ``O(n_features *
+        n_components**2)`` plus one product of the second moment with
+        ``n_components`` vectors.
     """
-    psi = model.noise_variance
-    whitened = model.loadings / psi[:, None]
-    explained = np.sum(whitened * matmat(second_moment, whitened), axis=0)
-    quadratic = np.sum(diagonal(second_moment) / psi) - np.sum(
-        model.posterior_variance * explained
-    )
-    log_det = np.log(psi).sum() - np.log(model.posterior_variance).sum()
+    psi = noise_variance
+    whitened = loadings / psi[:, None]
+    inner = np.eye(loadings.shape[1]) + loadings.T @ whitened
+    factor = linalg.cho_factor(inner)
+    projected = whitened.T @ matmat(second_moment, whitened)
+    explained = np.trace(linalg.cho_solve(factor, projected))
+    quadratic = np.sum(diagonal(second_moment) / psi) - explained
+    log_det = np.log(psi).sum() + 2.0 * np.log(np.diag(factor[0])).sum()
     return float(-0.5 * (psi.shape[0] * _LOG_2PI + log_det + quadratic))
 
 
@@ -387,16 +398,20 @@ def noise_floor(variance, constant, scale, own, of_mean):
     return floor
 
 
-def select_factor_model(
-    covariance, n_components, floors, *, train_covariance=None, second_moment=None
-):
+def select_factor_model(covariance, n_components, floors, folds=()):
     """Factor analysis with the noise floor that best predicts held-out rows.
 
-    Each candidate floor's model is fitted to the training rows' covariance
-    and scored on the validation rows (:func:`held_out_log_likelihood`); the
-    best floor's model is then fitted to all the rows. No fixed floor serves
-    every data set: tiny noise variances are right where the true noise is
-    tiny and catastrophic on features that training barely saw vary.
+    Each candidate floor's model is fitted to all the rows, then judged on
+    each held-out fold: each feature's noise variance is rescaled to its
+    variance without the fold (the same share of noise, the loadings kept;
+    a one-step stand-in for a refit without the fold), and the model scores
+    the fold's rows
+    (:func:`held_out_log_likelihood`). The floor with the best mean score
+    over the folds' rows wins; scores within :data:`_SELECTION_TIE` nats of
+    the best are a tie, won by the larger floor. No fixed floor serves every
+    data set: tiny noise variances are right where the true noise is tiny,
+    and catastrophic on a feature that the other rows barely saw vary
+    (its variance without the fold is tiny, the fold's rows are not).
 
     Parameters
     ----------
@@ -404,12 +419,11 @@ def select_factor_model(
         Covariance of all the rows.
     n_components : int
     floors : sequence of ndarray of shape (n_features,)
-        Candidate floors, in the units of ``covariance``.
-    train_covariance, second_moment : ndarray or CovarianceOperator, default=None
-        Covariance of the training rows, and second moment of the validation
-        rows about the training rows' mean, in the units of ``covariance``
-        (see :class:`~sklearn_ae._scaling.HeldOutMoments`). None fits the
-        first candidate alone.
+        Candidate floors, in the units of ``covariance``, from the smallest.
+    folds : sequence of HeldOutFold, default=()
+        Held-out rows (see :func:`~sklearn_ae._scaling.held_out_folds`), in
+        the units of ``covariance``. Without any, the first candidate alone
+        is fitted.
 
     Returns
     -------
@@ -417,30 +431,47 @@ def select_factor_model(
     chosen : int
         Index of the chosen floor.
     scores : list of float
-        Validation log-likelihood of each candidate (nats per row), empty
-        without validation rows.
+        Mean held-out log-likelihood of each candidate (nats per row), empty
+        without folds.
     """
-    scores, chosen, start = [], 0, None
-    if second_moment is not None and len(floors) > 1:
-        fits = []
-        for floor in floors:
-            start = factor_analysis(
-                train_covariance,
-                n_components,
-                floor,
-                tol=_SELECTION_TOL,
-                max_iter=_SELECTION_MAX_ITER,
-                start=start,
+    if not folds:
+        return factor_analysis(covariance, n_components, floors[0]), 0, []
+    variance = diagonal(covariance)
+    models, scores, start = [], [], None
+    n_rows = sum(fold.n_rows for fold in folds)
+    for floor in floors:
+        start = factor_analysis(
+            covariance,
+            n_components,
+            floor,
+            tol=_SELECTION_TOL,
+            max_iter=_SELECTION_MAX_ITER,
+            start=start,
+        )
+        models.append(start)
+        total = 0.0
+        for fold in folds:
+            # Each feature keeps its share of noise; the share applies to its
+            # variance without the fold. A feature that varied only in the
+            # fold's rows has (nearly) no variance left, and its noise falls
+            # to the floor: exactly what a fit without those rows would do.
+            share = np.divide(
+                start.noise_variance, variance, out=np.ones_like(variance), where=variance > 0
             )
-            fits.append(start)
-            scores.append(held_out_log_likelihood(start, second_moment))
-        # The most cautious floor (the candidates grow) within noise of the best.
-        best = max(scores)
-        chosen = max(i for i, score in enumerate(scores) if score >= best - _SELECTION_TIE)
-        start = fits[chosen]
+            psi = np.maximum(share * fold.train_variance, floor)
+            total += fold.n_rows * held_out_log_likelihood(start.loadings, psi, fold.second_moment)
+        scores.append(total / n_rows)
+    # The most cautious floor (the candidates grow) within noise of the best.
+    best = max(scores)
+    chosen = max(i for i, score in enumerate(scores) if score >= best - _SELECTION_TIE)
     wide = isinstance(covariance, CovarianceOperator) or covariance.shape[0] > EXACT_EIGEN_FEATURES
     model = factor_analysis(
-        covariance, n_components, floors[chosen], start=start, max_iter=300 if wide else 1000
+        covariance,
+        n_components,
+        floors[chosen],
+        start=models[chosen],
+        resume=True,
+        max_iter=300 if wide else 1000,
     )
     return model, chosen, scores
 
@@ -498,14 +529,12 @@ def standardized(covariance, scale):
     return covariance / np.outer(scale, scale)
 
 
-def gaussian_factor_model(
-    covariance, scale, n_components, floors, *, train_covariance=None, second_moment=None
-):
+def gaussian_factor_model(covariance, scale, n_components, floors, folds=()):
     """The linear Gaussian model a VAE starts from, for data standardized by ``scale``.
 
-    Factor analysis, its noise floor chosen among ``floors`` on the validation
-    rows when their moments are given (:func:`select_factor_model`);
-    probabilistic PCA of sparse data too wide for a covariance matrix.
+    Factor analysis, its noise floor chosen among ``floors`` on held-out
+    folds when there are any (:func:`select_factor_model`); probabilistic PCA
+    of sparse data too wide for a covariance matrix.
 
     Parameters
     ----------
@@ -515,8 +544,8 @@ def gaussian_factor_model(
     n_components : int
     floors : sequence of ndarray of shape (n_features,)
         Candidate noise floors, in standardized units.
-    train_covariance, second_moment : ndarray or CovarianceOperator, default=None
-        As :func:`select_factor_model` takes them, in original units.
+    folds : sequence of HeldOutFold, default=()
+        In original units.
 
     Returns
     -------
@@ -530,13 +559,8 @@ def gaussian_factor_model(
             covariance.standardized(scale), n_components, float(np.median(floors[0]))
         )
         return model, 0, []
-    held_out = {}
-    if second_moment is not None:
-        held_out = {
-            "train_covariance": standardized(train_covariance, scale),
-            "second_moment": standardized(second_moment, scale),
-        }
-    return select_factor_model(standardized(covariance, scale), n_components, floors, **held_out)
+    folds = [fold.standardized(scale) for fold in folds]
+    return select_factor_model(standardized(covariance, scale), n_components, floors, folds)
 
 
 def without_features(covariance, dropped):

@@ -150,59 +150,103 @@ def _sparse_moments(X, covariance):
     return mean, moment
 
 
+#: Folds of in-memory rows on which the VAE's linear start chooses its noise floor.
+N_FOLDS = 5
+
+
 @dataclass
-class HeldOutMoments:
-    """Moments that let a linear model be fitted on some rows and judged on the others.
+class HeldOutFold:
+    """What a linear model fitted to all the rows needs to be judged on some of them.
 
     Attributes
     ----------
-    train_covariance : ndarray of shape (n_features, n_features) or CovarianceOperator
-        Covariance of the training rows.
+    n_rows : int
+        Rows held out.
+    train_variance : ndarray of shape (n_features,)
+        Per-feature variance of the other rows.
     second_moment : ndarray of shape (n_features, n_features) or CovarianceOperator
-        ``mean((x - m) (x - m)^T)`` over the validation rows, about the
-        training rows' mean ``m``.
+        ``mean((x - m) (x - m)^T)`` over the held-out rows, about the other
+        rows' mean ``m``.
     """
 
-    train_covariance: object
+    n_rows: int
+    train_variance: np.ndarray
     second_moment: object
 
+    def standardized(self, scale):
+        """The fold of ``x / scale``."""
+        if isinstance(self.second_moment, CovarianceOperator):
+            second = self.second_moment.standardized(scale)
+        else:
+            second = self.second_moment / np.outer(scale, scale)
+        return HeldOutFold(self.n_rows, self.train_variance / scale**2, second)
 
-def held_out_moments(X, split, mean, covariance):
-    """The :class:`HeldOutMoments` of a split, from the moments of all the rows.
 
-    The validation rows are summarised in one pass over them; the training
-    rows' moments are then those of all the rows with the validation rows'
-    taken out (Chan et al.'s merge, inverted), so X is read once more only
-    for its validation rows. Returns None for sparse X too wide for a
-    covariance matrix, whose validation rows would have to be densified.
+def held_out_folds(X, mean, variance, constant, split, rng, *, streamed):
+    """Folds of held-out rows, each against the moments of the other rows.
+
+    X in memory (dense, or sparse up to 1024 features): :data:`N_FOLDS`
+    folds of a random partition of all the rows, so that every row, a rare
+    event included, is held out once. A dense fold's rows are kept as an
+    operator (their centred values), a sparse fold's second moment as a
+    matrix; the other rows' statistics follow from all the rows' with the
+    fold's taken out (Chan et al.'s merge, inverted). A memmap or wider
+    sparse X: the validation split alone, its second moment a matrix
+    accumulated in one pass over its rows. None for those without a
+    validation split, and for sparse X too wide for a covariance matrix.
 
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
-    split : :class:`~sklearn_ae._data.Split`
-    mean : ndarray of shape (n_features,)
-    covariance : ndarray of shape (n_features, n_features) or CovarianceOperator
-        Mean and covariance of all the rows.
+    mean, variance : ndarray of shape (n_features,)
+        Of all the rows; ``variance`` 0 for the constant features.
+    constant : ndarray of bool, shape (n_features,)
+    split : :class:`~sklearn_ae._data.Split` or None
+    rng : numpy.random.RandomState
+        Draws the folds.
+    streamed : bool
+        Whether X is trained on in streamed blocks (not to be held whole).
+
+    Returns
+    -------
+    list of HeldOutFold or None
     """
-    n_samples, n_val = X.shape[0], len(split.validation)
-    n_train = n_samples - n_val
-    if isinstance(covariance, CovarianceOperator):
-        if sp.issparse(X):
-            return None
-        train_mean, train_covariance = column_moments(X, covariance=True, rows=split.train)
-        rows = np.asarray(X[np.sort(split.validation)], dtype=np.float64) - train_mean
-        second = CovarianceOperator(rows, np.zeros_like(train_mean), np.mean(rows**2, axis=0))
-        return HeldOutMoments(train_covariance, second)
-    val_mean, val_covariance = column_moments(X, covariance=True, rows=split.validation)
-    delta = val_mean - mean
-    train_mean = mean - delta * (n_val / n_train)
-    shift = val_mean - train_mean
-    train_covariance = (
-        n_samples * covariance
-        - n_val * val_covariance
-        - np.outer(shift, shift) * (n_train * n_val / n_samples)
-    ) / n_train
-    return HeldOutMoments(train_covariance, val_covariance + np.outer(shift, shift))
+    n_samples, n_features = X.shape
+    # Sparse X is in memory: its folds' second moments are matrices, affordable
+    # up to a quarter of the widest covariance matrix.
+    sparse_folds = sp.issparse(X) and n_features <= MAX_DENSE_COVARIANCE_FEATURES // 4
+    if (not streamed or sparse_folds) and n_samples >= 2 * N_FOLDS:
+        order = rng.permutation(n_samples)
+        return [
+            _fold(X, np.sort(rows), mean, variance, constant, as_matrix=sp.issparse(X))
+            for rows in np.array_split(order, N_FOLDS)
+        ]
+    if split is None or (sp.issparse(X) and X.shape[1] > MAX_DENSE_COVARIANCE_FEATURES):
+        return None
+    return [_fold(X, split.validation, mean, variance, constant, as_matrix=True)]
+
+
+def _fold(X, rows, mean, variance, constant, as_matrix=False):
+    n_samples, n_rows = X.shape[0], len(rows)
+    n_other = n_samples - n_rows
+    if as_matrix:
+        fold_mean, fold_covariance = column_moments(X, covariance=True, rows=rows)
+        fold_variance = np.diag(fold_covariance)
+    else:
+        held = np.asarray(X[rows], dtype=np.float64)
+        fold_mean, fold_variance = held.mean(axis=0), held.var(axis=0)
+    other_mean = mean - (fold_mean - mean) * (n_rows / n_other)
+    shift = fold_mean - other_mean
+    other_variance = (
+        n_samples * variance - n_rows * fold_variance - shift**2 * (n_other * n_rows / n_samples)
+    ) / n_other
+    other_variance = np.where(constant, 0.0, np.maximum(other_variance, 0.0))
+    if as_matrix:
+        second = fold_covariance + np.outer(shift, shift)
+    else:
+        centred = held - other_mean
+        second = CovarianceOperator(centred, np.zeros_like(mean), np.mean(centred**2, axis=0))
+    return HeldOutFold(n_rows, other_variance, second)
 
 
 def constant_features(mean, variance, n_samples):

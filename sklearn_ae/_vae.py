@@ -369,16 +369,16 @@ class VAETransformer(_BaseAutoencoder):
             decoder_branch=decoder_branch,
         )
 
-    def _start_linear(self, module, mean, covariance, held_out=None):
+    def _start_linear(self, module, mean, covariance, folds=None):
         n_features, d = covariance.shape[0], self.n_components
         if self._observation.name == "gaussian":
             # Factor analysis of the standardized data (probabilistic PCA for
             # wide sparse data): the encoder gives its exact posterior, so the
             # ELBO is its log-likelihood. Its noise floor is the candidate
-            # that best predicts the validation rows.
+            # that best predicts held-out folds of the rows.
             variance = diagonal(covariance)
             constant = variance == 0
-            candidates = NOISE_FLOOR_CANDIDATES if held_out is not None else (DEFAULT_NOISE_FLOOR,)
+            candidates = NOISE_FLOOR_CANDIDATES if folds else (DEFAULT_NOISE_FLOOR,)
             floors = [
                 np.maximum(
                     noise_floor(variance, constant, self.scale_, *c) / self.scale_**2,
@@ -386,16 +386,10 @@ class VAETransformer(_BaseAutoencoder):
                 )
                 for c in candidates
             ]
-            held = {}
-            if held_out is not None:
-                held = {
-                    "train_covariance": held_out.train_covariance,
-                    "second_moment": held_out.second_moment,
-                }
             model, chosen, scores = gaussian_factor_model(
-                covariance, self.scale_, d, floors, **held
+                covariance, self.scale_, d, floors, folds or ()
             )
-            # Which candidate won, and every candidate's validation score;
+            # Which candidate won, and every candidate's held-out score;
             # partial_fit re-derives the floor by the winning rule as its
             # running statistics change.
             self._noise_floor_choice = chosen
@@ -426,19 +420,22 @@ class VAETransformer(_BaseAutoencoder):
         # log|det| of the standardization: densities of standardized data
         # minus this are densities in the original units of X.
         self._log_scale = float(np.log(self.scale_).sum())
+
+    def _rows_added(self, variance):
+        # The floor follows the statistics of the rows seen: a pixel
+        # constant in partial_fit's first chunk is not constant later.
         rule = getattr(self, "_noise_floor_rule", None)
-        if rule is not None:
-            # The floor follows the statistics of the rows seen: a pixel
-            # constant in partial_fit's first chunk is not constant later.
-            floor = np.maximum(
-                noise_floor(variance, variance == 0, self.scale_, *rule) / self.scale_**2,
-                MIN_STANDARDIZED_FLOOR,
-            )
-            module = self.module_
-            with torch.no_grad():
-                floor_t = torch.as_tensor(floor, dtype=module.noise_floor.dtype)
-                floor_t = floor_t.to(module.noise_floor.device)
-                module.start_noise_at(torch.maximum(module.noise_var(), floor_t), floor_t)
+        if rule is None or self.module_.log_noise_var is None:
+            return
+        floor = np.maximum(
+            noise_floor(variance, variance == 0, self.scale_, *rule) / self.scale_**2,
+            MIN_STANDARDIZED_FLOOR,
+        )
+        module = self.module_
+        with torch.no_grad():
+            floor_t = torch.as_tensor(floor, dtype=module.noise_floor.dtype)
+            floor_t = floor_t.to(module.noise_floor.device)
+            module.start_noise_at(torch.maximum(module.noise_var(), floor_t), floor_t)
 
     def _prepare_fit(self, variance, generator):
         self._score_noise = _moment_matched_normal(

@@ -16,9 +16,9 @@ from sklearn_ae._linear import (
     held_out_log_likelihood,
 )
 from sklearn_ae._scaling import (
+    N_FOLDS,
     SCALE_FLOOR_SHARE,
-    column_moments,
-    held_out_moments,
+    held_out_folds,
     scale_rule,
 )
 
@@ -120,16 +120,36 @@ def test_noise_floor_follows_the_data_on_a_low_noise_manifold():
     assert (vae.noise_floor_ < 1e-4 * X_train.var(0)).all()
 
 
-def test_held_out_moments_equal_direct_moments():
+def test_held_out_folds_hold_out_every_row_against_the_others():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(300, 7)) @ rng.normal(size=(7, 7)) + 5.0
+    mean, variance = X.mean(0), X.var(0)
+    constant = np.zeros(7, dtype=bool)
+    folds = held_out_folds(
+        X, mean, variance, constant, None, np.random.RandomState(1), streamed=False
+    )
+    assert len(folds) == N_FOLDS and sum(f.n_rows for f in folds) == 300
+    order = np.random.RandomState(1).permutation(300)
+    for fold, rows in zip(folds, np.array_split(order, N_FOLDS)):
+        others = np.setdiff1d(np.arange(300), rows)
+        assert_allclose(fold.train_variance, X[others].var(0), rtol=1e-10)
+        centred = X[np.sort(rows)] - X[others].mean(0)
+        second = fold.second_moment.matmat(np.eye(7))
+        assert_allclose(second, centred.T @ centred / len(rows), atol=1e-10)
+
+
+def test_streamed_x_is_judged_on_its_validation_split():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 7))
     split = validation_split(X, 0.2, np.random.RandomState(1))
-    mean, covariance = column_moments(X, covariance=True)
-    held = held_out_moments(X, split, mean, covariance)
+    mean, variance = X.mean(0), X.var(0)
+    (fold,) = held_out_folds(
+        X, mean, variance, np.zeros(7, dtype=bool), split, None, streamed=True
+    )
     train, val = X[split.train], X[split.validation]
-    assert_allclose(held.train_covariance, np.cov(train.T, bias=True), atol=1e-10)
+    assert_allclose(fold.train_variance, train.var(0), rtol=1e-10)
     centred = val - train.mean(0)
-    assert_allclose(held.second_moment, centred.T @ centred / len(val), atol=1e-10)
+    assert_allclose(fold.second_moment, centred.T @ centred / len(val), atol=1e-10)
 
 
 def test_held_out_log_likelihood_is_the_mean_log_density():
@@ -144,7 +164,8 @@ def test_held_out_log_likelihood_is_the_mean_log_density():
     density = multivariate_normal(np.zeros(9), W @ W.T + np.diag(model.noise_variance))
     expected = density.logpdf(centred).mean()
     second = centred.T @ centred / len(val)
-    assert held_out_log_likelihood(model, second) == pytest.approx(expected, rel=1e-9)
+    score = held_out_log_likelihood(model.loadings, model.noise_variance, second)
+    assert score == pytest.approx(expected, rel=1e-9)
 
 
 def test_wide_factor_analysis_by_subspace_iteration_matches_exact():
