@@ -365,7 +365,7 @@ MIN_STANDARDIZED_FLOOR = 1e-8
 _SELECTION_MAX_ITER = 200
 _SELECTION_TOL = 1e-5
 #: Validation scores (nats per row) closer than this are a tie, won by the larger floor.
-_SELECTION_TIE = 0.05
+_SELECTION_TIE = 0.01
 
 
 def noise_floor(variance, constant, scale, own, of_mean):
