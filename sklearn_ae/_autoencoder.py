@@ -51,8 +51,8 @@ class AutoencoderTransformer(_BaseAutoencoder):
         as ``encoder(n_features, n_components)`` and maps float32 batches of
         shape ``(batch, n_features)``, standardized for the squared error, to
         ``(batch, n_components)``. Its output is added to the linear path
-        through a learned per-output gate that starts at 0 with
-        ``init="linear"``, so training still starts at PCA.
+        through a learned square linear map (an adapter) that starts at zero
+        with ``init="linear"``, so training still starts at PCA.
 
     decoder : callable, default=None
         The same for the decoder: called as ``decoder(n_components,
@@ -148,8 +148,11 @@ class AutoencoderTransformer(_BaseAutoencoder):
         cross-entropy).
 
     scale_ : ndarray of shape (n_features,)
-        Per-feature standard deviation used for standardization; a constant
-        feature gets ``max(1, |mean|)`` (ones for binary cross-entropy).
+        Per-feature unit of the internal standardization: the standard
+        deviation, but at least 0.1 times the median feature's, so that a
+        feature training barely saw vary is not amplified into the networks;
+        a constant feature gets ``max(1, |mean|)`` (ones for binary
+        cross-entropy).
 
     module_ : torch.nn.Module
         The whole network; ``encoder_`` and ``decoder_`` are its parts.

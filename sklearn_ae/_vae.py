@@ -89,8 +89,8 @@ class VAETransformer(_BaseAutoencoder):
         of shape ``(batch, n_features)``, standardized for the Gaussian
         likelihood, to ``(batch, 2 * n_components)``: the posterior means, then
         the log-variances. Its output is added to the linear path through a
-        learned per-output gate that starts at 0 with ``init="linear"``, so
-        training still starts at factor analysis.
+        learned square linear map (an adapter) that starts at zero with
+        ``init="linear"``, so training still starts at factor analysis.
 
     decoder : callable, default=None
         The same for the decoder: called as ``decoder(n_components,
@@ -103,7 +103,8 @@ class VAETransformer(_BaseAutoencoder):
         ``n_features``-sized eigendecompositions), its loadings rotated so
         that its posterior covariance is diagonal; the encoder then gives the
         exact posterior, the residual branches output zero and the ELBO
-        equals factor analysis's log-likelihood. For the Bernoulli likelihood
+        equals factor analysis's log-likelihood. Its noise floor is chosen on
+        held-out folds (see ``noise_floor_``). For the Bernoulli likelihood
         the start is a whitened PCA encoder and the best constant decoder.
         ``"random"`` starts from torch's random initialisation.
 
@@ -189,8 +190,10 @@ class VAETransformer(_BaseAutoencoder):
         Per-feature mean removed before encoding (zeros for Bernoulli).
 
     scale_ : ndarray of shape (n_features,)
-        Per-feature standard deviation used for standardization; a constant
-        feature gets ``max(1, |mean|)`` (ones for Bernoulli).
+        Per-feature unit of the internal standardization: the standard
+        deviation, but at least 0.1 times the median feature's, so that a
+        feature training barely saw vary is not amplified into the networks;
+        a constant feature gets ``max(1, |mean|)`` (ones for Bernoulli).
 
     module_ : torch.nn.Module
         The whole model; ``encoder_`` and ``decoder_`` are its parts.
@@ -206,6 +209,13 @@ class VAETransformer(_BaseAutoencoder):
     noise_variance_ : ndarray of shape (n_features,)
         Learned variance of ``p(x | z)`` in the original units of X (Gaussian
         likelihood only).
+
+    noise_floor_ : ndarray of shape (n_features,)
+        Smallest allowed variance of ``p(x | z)``, original units (Gaussian
+        likelihood only). With ``init="linear"`` it is chosen from the data:
+        among 7 candidate floors (shares of each feature's own variance and
+        of the mean variance), the one whose factor analysis best predicts 5
+        held-out folds of the rows.
 
     loss_curve_ : list of float
         Training loss per epoch: the negative (beta-)ELBO per sample in nats,
