@@ -2,12 +2,12 @@
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import StrOptions
 
 from ._base import _BaseAutoencoder
 from ._device import to_tensor
 from ._linear import logit, principal_scales
 from ._modules import Autoencoder
+from ._sklearn_compat import StrOptions
 
 
 class AutoencoderTransformer(_BaseAutoencoder):

@@ -14,18 +14,12 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.base import (
-    BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
-    _fit_context,
-)
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
-from sklearn.utils._set_output import ADAPTERS_MANAGER, _get_output_config
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._covariance import diagonal, without_features
 from ._data import evaluation_batches, streams, training_sources, validation_split
 from ._device import (
     blas_threads_as_torch,
@@ -35,7 +29,6 @@ from ._device import (
     to_numpy,
     to_tensor,
 )
-from ._linear import CovarianceOperator, without_features
 from ._losses import nan_to_neg_inf
 from ._modules import ACTIVATIONS, user_module
 from ._observation import OBSERVATIONS
@@ -46,6 +39,14 @@ from ._scaling import (
     held_out_folds,
     merge_moments,
     scale_rule,
+)
+from ._sklearn_compat import (
+    ADAPTERS_MANAGER,
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+    _fit_context,
+    _get_output_config,
 )
 from ._stopping import Monitor, NonFiniteStartError, StoppingRule
 from ._training import make_optimizer, train
@@ -371,10 +372,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             self._branch_factories = (self.encoder, self.decoder)
             linear_start = self.init == "linear"
             mean, moment = column_moments(X, covariance=linear_start)
-            if isinstance(moment, CovarianceOperator):
-                variance = moment.diagonal()
-            else:
-                variance = np.diag(moment).copy() if linear_start else moment
+            variance = diagonal(moment) if linear_start else moment
             # What is left of a constant feature's variance is rounding: it
             # is none, for the scale and for the linear start alike.
             variance, constant, scale = scale_rule(mean, variance, n_samples)

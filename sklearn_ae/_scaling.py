@@ -12,7 +12,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils.sparsefuncs import mean_variance_axis
 
-from ._linear import CovarianceOperator
+from ._covariance import CovarianceOperator
 
 _CHUNK_ROWS = 4096
 #: Sparse X wider than this gets its covariance as an operator, not a matrix.
@@ -44,7 +44,7 @@ def column_moments(X, *, covariance=False, rows=None, chunk_rows=_CHUNK_ROWS):
         covariance of sparse X wider than :data:`MAX_DENSE_COVARIANCE_FEATURES`,
         or of dense X with fewer rows than features (see
         :func:`uses_row_operator`), is a
-        :class:`~sklearn_ae._linear.CovarianceOperator`.
+        :class:`~sklearn_ae._covariance.CovarianceOperator`.
     """
     if sp.issparse(X):
         return _sparse_moments(X if rows is None else X[rows], covariance)

@@ -4,16 +4,15 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import _BaseAutoencoder
+from ._covariance import diagonal
 from ._device import make_generator, to_numpy, to_tensor
 from ._linear import (
     DEFAULT_NOISE_FLOOR,
     MIN_STANDARDIZED_FLOOR,
     NOISE_FLOOR_CANDIDATES,
-    diagonal,
     gaussian_factor_model,
     logit,
     noise_floor,
@@ -28,6 +27,7 @@ from ._losses import (
     standard_normal_log_density,
 )
 from ._modules import VariationalAutoencoder
+from ._sklearn_compat import Interval, StrOptions, validate_params
 
 # Floor of the Gaussian noise variance in standardized units, for a start
 # other than the linear one (which chooses its floor from the data).

@@ -9,12 +9,9 @@ from sklearn.decomposition import PCA, FactorAnalysis
 from sklearn.model_selection import train_test_split
 
 from sklearn_ae import AutoencoderTransformer, VAETransformer
+from sklearn_ae._covariance import CovarianceOperator
 from sklearn_ae._data import validation_split
-from sklearn_ae._linear import (
-    CovarianceOperator,
-    factor_analysis,
-    held_out_log_likelihood,
-)
+from sklearn_ae._linear import factor_analysis, held_out_log_likelihood
 from sklearn_ae._scaling import (
     N_FOLDS,
     SCALE_FLOOR_SHARE,
