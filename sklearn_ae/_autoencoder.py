@@ -5,11 +5,15 @@ import torch
 
 from ._base import _BaseAutoencoder
 from ._device import to_tensor
+from ._export import exportable
 from ._linear import logit, principal_scales
 from ._modules import Autoencoder
+from ._persistence import loadable
 from ._sklearn_compat import StrOptions
 
 
+@loadable
+@exportable
 class AutoencoderTransformer(_BaseAutoencoder):
     """Nonlinear dimensionality reduction with an autoencoder.
 

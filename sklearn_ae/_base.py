@@ -29,6 +29,7 @@ from ._device import (
     to_numpy,
     to_tensor,
 )
+from ._export import to_onnx
 from ._losses import nan_to_neg_inf
 from ._modules import ACTIVATIONS, user_module
 from ._observation import OBSERVATIONS
@@ -834,9 +835,6 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         model : onnx.ModelProto
             Input ``"X"`` (float32, any number of rows), output ``"Z"``.
         """
-        # Imported here: _export imports the estimator classes.
-        from ._export import to_onnx
-
         return to_onnx(self, path, target_opset=target_opset)
 
     def save(self, path):

@@ -19,15 +19,18 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._autoencoder import AutoencoderTransformer
 from ._modules import ResidualMap
-from ._vae import VAETransformer
 
-# skl2onnx's operator type names; the "Sklearn" prefix follows its own converters.
-_ALIASES = {
-    AutoencoderTransformer: "SklearnAEAutoencoderTransformer",
-    VAETransformer: "SklearnAEVAETransformer",
-}
+# Estimator class -> skl2onnx operator type name (the "Sklearn" prefix follows
+# skl2onnx's own converters). The estimator modules add their classes with
+# @exportable: this module reads estimators by their attributes and imports none.
+_ALIASES = {}
+
+
+def exportable(cls):
+    """Class decorator: the converters handle ``cls`` (see :func:`register_converters`)."""
+    _ALIASES[cls] = f"SklearnAE{cls.__name__}"
+    return cls
 
 
 def _import_skl2onnx():
@@ -139,14 +142,14 @@ def _transform_graph(estimator):
             "covers only the built-in network (sklearn_ae._modules.ResidualMap). Export a "
             "custom module with torch.onnx.export instead."
         )
-    if isinstance(estimator, VAETransformer):
-        # transform is the posterior mean, the first n_components_ outputs.
-        # Every output has its own row in the last layers, so dropping the
-        # log-variance rows leaves the mean unchanged and skips computing it.
-        n_outputs, output_scale = estimator.n_components_, None
-    else:
-        n_outputs = None
-        output_scale = estimator.module_.latent_scale.detach().cpu().numpy()
+    # transform is the encoder's first n_components_ outputs (all of the
+    # autoencoder's; the VAE's posterior mean, before its log-variances),
+    # times the module's latent_scale where it has one (the autoencoder).
+    # Every output has its own row in the last layers, so dropping the
+    # log-variance rows leaves the mean unchanged and skips computing it.
+    n_outputs = estimator.n_components_
+    latent_scale = getattr(estimator.module_, "latent_scale", None)
+    output_scale = None if latent_scale is None else latent_scale.detach().cpu().numpy()
     residual = []
     layers = [] if encoder.residual is None else list(encoder.residual)
     for i, layer in enumerate(layers):

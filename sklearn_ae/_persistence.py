@@ -29,6 +29,15 @@ FORMAT_VERSION = "1"
 # Attribute holding the names of the attributes that were tensors.
 _TENSOR_ATTRIBUTES = "_tensor_attributes"
 _OPTIMIZER_NAMES = {torch.optim.Adam: "adam", torch.optim.AdamW: "adamw", torch.optim.SGD: "sgd"}
+# Class name -> class of the estimators load() rebuilds: only the package's
+# own. The estimator modules add theirs with @loadable; this module imports none.
+_CLASSES = {}
+
+
+def loadable(cls):
+    """Class decorator: :func:`load` rebuilds instances of ``cls`` from their files."""
+    _CLASSES[cls.__name__] = cls
+    return cls
 
 
 def _to_numpy_tree(obj):
@@ -277,13 +286,6 @@ def load(path):
     """
     from safetensors import SafetensorError, safe_open
 
-    # Only the package's own classes can be loaded; imported here because
-    # they import this module.
-    from ._autoencoder import AutoencoderTransformer
-    from ._vae import VAETransformer
-
-    classes = {cls.__name__: cls for cls in (AutoencoderTransformer, VAETransformer)}
-
     path = os.fspath(path)
     try:
         with safe_open(path, framework="np") as file:
@@ -308,7 +310,7 @@ def load(path):
         raise ValueError(f"{path!r} is corrupted: its contents do not match their checksum.")
     try:
         content = json.loads(header)
-        cls = classes[content["class"]]
+        cls = _CLASSES[content["class"]]
         params = _decode(content["params"], arrays)
         fitted = _decode(content["state"], arrays)
     except (KeyError, TypeError, ValueError) as exc:

@@ -9,6 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import _BaseAutoencoder
 from ._covariance import diagonal
 from ._device import make_generator, to_numpy, to_tensor
+from ._export import exportable
 from ._linear import (
     DEFAULT_NOISE_FLOOR,
     MIN_STANDARDIZED_FLOOR,
@@ -27,6 +28,7 @@ from ._losses import (
     standard_normal_log_density,
 )
 from ._modules import VariationalAutoencoder
+from ._persistence import loadable
 from ._sklearn_compat import Interval, StrOptions, validate_params
 
 # Floor of the Gaussian noise variance in standardized units, for a start
@@ -42,6 +44,8 @@ _N_VALIDATION_DRAWS = 16
 _MAX_ELEMENTS = 1 << 22
 
 
+@loadable
+@exportable
 class VAETransformer(_BaseAutoencoder):
     """Variational autoencoder: nonlinear latent codes and a likelihood-based score.
 
