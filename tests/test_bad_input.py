@@ -15,7 +15,7 @@ import torch
 from numpy.testing import assert_array_equal
 
 from sklearn_ae import AutoencoderTransformer, VAETransformer
-from sklearn_ae._training import Stepper
+from sklearn_ae._fused_adam import Stepper
 
 # Only the max_iter warning is expected of these tiny fits; a divergence warning would be an error.
 pytestmark = pytest.mark.filterwarnings(
@@ -679,7 +679,7 @@ def test_bad_input_leaves_fitted_model_unchanged(
 def failing_adam_step(monkeypatch):
     """``fail_at(n, exc)``: the n-th optimizer step from now raises ``exc``.
 
-    Patched on :class:`sklearn_ae._training.Stepper`, through which every step of
+    Patched on :class:`sklearn_ae._fused_adam.Stepper`, through which every step of
     training goes (the fast fused-Adam path and ``optimizer.step()`` alike), so that it
     reaches whatever optimizer object fit steps (the fitted one, a copy, or a new one).
     """

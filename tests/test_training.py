@@ -8,9 +8,10 @@ import torch
 from numpy.testing import assert_array_equal
 
 from sklearn_ae._data import TensorBatches
+from sklearn_ae._fused_adam import Stepper
 from sklearn_ae._modules import Autoencoder, mlp
 from sklearn_ae._stopping import Monitor, StoppingRule
-from sklearn_ae._training import Stepper, make_optimizer, train
+from sklearn_ae._training import make_optimizer, train
 
 
 def _setup(seed=0):
