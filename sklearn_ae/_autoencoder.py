@@ -288,9 +288,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         )
         self.loss = loss
 
-    @property
-    def _observation_parameter(self):
-        return "loss", self.loss
+    _observation_parameter = "loss"
 
     def _build_module(self, n_features, generator):
         encoder_branch, decoder_branch = self._user_branches(
@@ -365,12 +363,9 @@ class AutoencoderTransformer(_BaseAutoencoder):
     def _encode(self, module, xs):
         return module.encode(xs)
 
-    def _decode(self, module, z):
-        return self._observation.mean(module.decode(z))
-
-    def _score_standardized(self, module, xs, scale):
+    def _score_standardized(self, state, xs):
         # scale_ is all ones for the Bernoulli loss: its weights are then 1.
-        return -self._observation.reconstruction_error(xs, module(xs), scale**2)
+        return -self._observation.reconstruction_error(xs, state.module(xs), state.scale**2)
 
     def score_samples(self, X):
         """Minus the per-sample reconstruction error, in the original units of X.

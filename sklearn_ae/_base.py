@@ -1,14 +1,19 @@
 """The scikit-learn contract shared by both estimators.
 
-Validation, ``fit``/``partial_fit`` -> ``_fit``, ``transform``,
-``inverse_transform``, ``score``, feature names, tags and pickling live here.
-A model class supplies a handful of hooks (build the module, the batch loss,
-encode, decode, per-sample score); it never touches an optimizer.
+``fit``/``partial_fit`` -> ``_fit`` -> named steps (check, initialise or
+continue, optimizer, train, record), ``transform``, ``inverse_transform``,
+``score``, feature names, tags, saving and pickling live here. A model class
+(:mod:`sklearn_ae._autoencoder`, :mod:`sklearn_ae._vae`) owns its
+constructor and supplies a handful of hooks (build the module, the linear
+start, the batch loss, encode, per-sample score); it never touches an
+optimizer. Batched inference is :mod:`sklearn_ae._inference`; checks beyond
+the parameter constraints are :mod:`sklearn_ae._validation`.
 """
 
 import copy
 import warnings
 from abc import abstractmethod
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -16,47 +21,36 @@ import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._covariance import diagonal, without_features
 from ._data import evaluation_batches, streams, training_sources, validation_split
-from ._device import (
-    blas_threads_as_torch,
-    flush_denormals,
-    make_generator,
-    resolve_device,
-    to_numpy,
-    to_tensor,
-)
+from ._device import blas_threads_as_torch, flush_denormals, make_generator, resolve_device
 from ._export import to_onnx
+from ._inference import batched, inference_state, is_finite_float_matrix
 from ._losses import nan_to_neg_inf
 from ._modules import ACTIVATIONS, user_module
 from ._observation import OBSERVATIONS
 from ._persistence import plain_state, restore_state, save
-from ._scaling import (
-    column_moments,
-    column_range,
-    held_out_folds,
-    merge_moments,
-    scale_rule,
-)
+from ._scaling import column_moments, column_range, held_out_folds, merge_moments, scale_rule
 from ._sklearn_compat import (
     ADAPTERS_MANAGER,
     Interval,
-    InvalidParameterError,
     StrOptions,
     _fit_context,
     _get_output_config,
 )
 from ._stopping import Monitor, NonFiniteStartError, StoppingRule
 from ._training import make_optimizer, train
+from ._validation import (
+    check_float32_scale,
+    check_hidden_layer_sizes,
+    check_input_range,
+    check_latent,
+    check_n_components,
+    check_n_components_type,
+)
 
-# Rows per forward pass in transform and scoring: bounds memory on large X.
-_INFERENCE_BATCH = 8192
-# ... and at most this many input values, so wide (sparse) rows come in fewer per batch.
-_INFERENCE_ELEMENTS = 1 << 21
-_FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 _SPARSE = ("csr", "csc")
 # early_stopping="auto" holds out a validation split when it has at least this many rows.
 _MIN_AUTO_VALIDATION_ROWS = 10
@@ -64,40 +58,6 @@ _MIN_AUTO_VALIDATION_ROWS = 10
 _AUTO_STEPS_PER_EPOCH = 10
 _AUTO_BATCH_BOUNDS = (16, 256)
 _AUTO_BATCH_VALUES = 1 << 20
-
-
-def _inference_rows(n_features):
-    """Rows per inference batch: up to _INFERENCE_BATCH, up to _INFERENCE_ELEMENTS values."""
-    return int(np.clip(_INFERENCE_ELEMENTS // max(1, n_features), 1, _INFERENCE_BATCH))
-
-
-def _all_finite(X):
-    """Whether every value of a float ndarray is finite, without an X-sized temporary."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        # One reduction settles the common case; a non-finite sum may still
-        # be an overflow of finite values, so those are checked row block by block.
-        if np.isfinite(X.sum()):
-            return True
-    rows = _inference_rows(X.shape[1])
-    return all(np.isfinite(X[i : i + rows]).all() for i in range(0, X.shape[0], rows))
-
-
-def _check_float32_scale(scale, names=None):
-    """Raise if a feature's standardization unit is not a normal float32 number.
-
-    The networks compute in float32: a unit below float32's smallest normal
-    number (a feature whose values are all below about 1e-38) would divide
-    by zero.
-    """
-    low, high = np.finfo(np.float32).tiny, np.finfo(np.float32).max
-    bad = np.flatnonzero((scale < low) | (scale > high))
-    if bad.size:
-        feature = names[bad[0]] if names is not None else int(bad[0])
-        raise ValueError(
-            f"X's feature {feature!r} has a scale of {scale[bad[0]]:.3g}, outside the range "
-            f"float32 holds ({low:.3g} to {high:.3g}); the networks compute in float32. "
-            "Rescale X, e.g. with StandardScaler."
-        )
 
 
 class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -174,19 +134,25 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     # ------------------------------------------------------------------
     # Hooks a model class provides.
 
+    #: The parameter that picks the observation model (``"loss"`` or ``"likelihood"``).
+    _observation_parameter: str
+
     #: Whether the loss is a positive error (its stopping criterion is relative)
     #: rather than a log-density in nats.
     _relative_loss = True
 
-    @property
-    @abstractmethod
-    def _observation_parameter(self):
-        """``(name, value)`` of the parameter that picks the observation model."""
+    #: The terms ``_batch_loss`` reports, in order; each but ``"loss"``
+    #: (``loss_curve_``) is recorded per epoch as ``<name>_curve_``.
+    _loss_terms = ("loss",)
+
+    #: Whether the linear start chooses among candidate models on held-out
+    #: rows (and so needs :func:`~sklearn_ae._scaling.held_out_folds`).
+    _selects_on_held_out_rows = False
 
     @property
     def _observation(self):
         """The observation model (see :mod:`sklearn_ae._observation`)."""
-        return OBSERVATIONS[self._observation_parameter[1]]
+        return OBSERVATIONS[getattr(self, self._observation_parameter)]
 
     @abstractmethod
     def _build_module(self, n_features, generator):
@@ -201,10 +167,6 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             decoder = user_module(decoder, self.n_components_, n_features, generator, "decoder")
         return encoder, decoder
 
-    #: Whether the linear start chooses among candidate models on held-out
-    #: rows (and so needs :func:`~sklearn_ae._scaling.held_out_folds`).
-    _selects_on_held_out_rows = False
-
     @abstractmethod
     def _start_linear(self, module, mean, covariance, folds=None):
         """Set ``module`` to the linear model of data with this mean and covariance.
@@ -217,7 +179,10 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     @abstractmethod
     def _batch_loss(self, module, xb):
-        """Return ``(loss, terms)`` on a standardized training batch; ``terms[0]`` is the loss."""
+        """Return ``(loss, terms)`` on a standardized training batch.
+
+        ``terms`` is a detached 1-D tensor of the ``_loss_terms``, in order.
+        """
 
     @abstractmethod
     def _validation_losses(self, module, xv):
@@ -227,13 +192,16 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     def _encode(self, module, xs):
         """Latent codes of standardized inputs (deterministic)."""
 
-    @abstractmethod
     def _decode(self, module, z):
         """Reconstruction of latent codes, in standardized units."""
+        return self._observation.mean(module.decode(z))
 
     @abstractmethod
-    def _score_standardized(self, module, xs, scale):
-        """Per-sample score of standardized inputs ``xs``, in the original units of X."""
+    def _score_standardized(self, state, xs):
+        """Per-sample score of standardized inputs ``xs``, in the original units of X.
+
+        ``state`` is the :class:`~sklearn_ae._inference.InferenceState`.
+        """
 
     def _prepare_fit(self, variance, generator):
         """Set model-specific fitted state at the first fit.
@@ -257,11 +225,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         function the model computes.
         """
 
-    def _record_history(self, history, first_call):
-        """Store model-specific curves from a :class:`~sklearn_ae._training.History`."""
-
     # ------------------------------------------------------------------
-    # Fitting.
+    # Fitting: fit and partial_fit -> _fit (a transaction) -> the named steps.
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -338,167 +303,110 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return self
 
     def _fit_unchecked(self, X, *, incremental, first_call):
-        hidden = self._check_hidden_layer_sizes()
-        if isinstance(self.n_components, bool):
-            raise InvalidParameterError(
-                f"The 'n_components' parameter of {type(self).__name__} must be an int in the "
-                f"range [1, inf); got {self.n_components!r}."
-            )
-        X = validate_data(
-            self, X, reset=first_call, dtype=[np.float64, np.float32], accept_sparse=_SPARSE
-        )
-        n_samples, n_features = X.shape
-        if first_call and not 1 <= self.n_components <= n_features:
-            raise ValueError(
-                f"n_components={self.n_components} must be between 1 and n_features={n_features}."
-            )
-        if not first_call and self.n_components != self.n_components_:
-            raise ValueError(
-                f"n_components={self.n_components} differs from the fitted "
-                f"n_components_={self.n_components_}; warm_start and partial_fit keep the "
-                "architecture. Set warm_start=False to refit."
-            )
-        self._check_input_range(X)
-        validate = self._uses_validation(n_samples, incremental)
-
+        X, hidden = self._check_fit(X, first_call)
+        validate = self._uses_validation(X.shape[0], incremental)
         if first_call:
-            self.device_ = resolve_device(self.device)
-            self._generator, rng = make_generator(self.random_state, self.device_)
-            split = validation_split(X, self.validation_fraction, rng) if validate else None
-            self.n_components_ = self.n_components
-            # The architecture as fitted: rebuilding the network (unpickling,
-            # load) must not follow parameters changed since.
-            self._hidden_layer_sizes = hidden
-            self._activation = self.activation
-            self._branch_factories = (self.encoder, self.decoder)
-            linear_start = self.init == "linear"
-            mean, moment = column_moments(X, covariance=linear_start)
-            variance = diagonal(moment) if linear_start else moment
-            # What is left of a constant feature's variance is rounding: it
-            # is none, for the scale and for the linear start alike.
-            variance, constant, scale = scale_rule(mean, variance, n_samples)
-            if self._observation.standardizes:
-                _check_float32_scale(
-                    scale, self.feature_names_in_ if hasattr(self, "feature_names_in_") else None
-                )
-            folds = None
-            if linear_start and self._selects_on_held_out_rows:
-                folds = held_out_folds(
-                    X, mean, variance, constant, split, rng, streamed=streams(X)
-                )
-            if linear_start:
-                moment = without_features(moment, constant)
-            if self._observation.standardizes:
-                # Sparse X is scaled without centring, as StandardScaler(with_mean=False)
-                # does, so that its batches stay sparse until they are densified
-                # one by one; the linear start puts the mean in the biases.
-                center = np.zeros(n_features) if sp.issparse(X) else mean
-                self.mean_, self.scale_ = center, scale
-            else:
-                self.mean_, self.scale_ = np.zeros(n_features), np.ones(n_features)
-            self.module_ = self._build_module(n_features, self._generator)
-            if self._observation.standardizes:
-                # Standardized, a constant feature is 0: its reconstruction is
-                # held there (its mean, in original units) instead of drifting
-                # with the training noise of the decoder.
-                mask = torch.as_tensor(~constant, dtype=torch.float32)
-                self.module_.output_mask.copy_(mask)
-            if self._observation.standardizes:
-                low, high = column_range(X)
-                self.module_.encoder.bound_branch_inputs(
-                    (low - self.mean_) / self.scale_, (high - self.mean_) / self.scale_
-                )
-            if linear_start:
-                self._start_linear(self.module_, mean, moment, folds)
-            self._scale_changed(variance)
-            self._prepare_fit(variance, self._generator)
-            # Running statistics of every row seen, which partial_fit updates.
-            self._moments = (n_samples, mean, variance)
-            self._centred = not sp.issparse(X)
-            self.loss_curve_ = []
-            self.validation_scores_ = [] if validate else None
-            self.best_loss_ = np.inf
-            self.n_iter_ = 0
-            self.n_steps_ = 0
-            self.best_epoch_ = 0
+            split = self._initialize(X, hidden, validate)
         else:
-            rng = np.random.RandomState(int(self._generator.initial_seed() % (2**31)))
-            split = validation_split(X, self.validation_fraction, rng) if validate else None
-            if incremental and self._observation.standardizes:
-                self._update_standardization(X)
-                # The branch's box grows to hold the new rows (after the exact
-                # re-expression, which keeps the old box in the new units).
-                low, high = column_range(X)
-                self.module_.encoder.bound_branch_inputs(
-                    (low - self.mean_) / self.scale_, (high - self.mean_) / self.scale_
-                )
-                self._rows_added(self._moments[2])
+            split = self._continue(X, incremental, validate)
         if first_call or not incremental:
             # As MLPRegressor: fit (warm or not) builds a fresh optimizer from
             # the current parameters; partial_fit continues the one it has.
-            self._optimizer = make_optimizer(
-                self.optimizer, self.module_, self.learning_rate_init, self.alpha
-            )
+            self._optimizer = self._make_optimizer()
         self._inference_cache = {}
-
-        train_source, validation_source = training_sources(
-            X,
-            self.mean_,
-            self.scale_,
-            self.device_,
-            split,
-        )
-        validation_losses = None
-        if validation_source is not None:
-            module = self.module_
-
-            def validation_losses():
-                batches = evaluation_batches(validation_source)
-                return torch.cat([self._validation_losses(module, xv) for xv in batches])
-
-        monitor = Monitor(
-            self.module_,
-            StoppingRule(self.tol, self.n_iter_no_change, relative=self._relative_loss),
-            validation_losses,
-            # A continuation's starting weights stand against the loss they
-            # were left with, should the continuation diverge.
-            start_loss=self.loss_curve_[-1] if self.loss_curve_ else np.inf,
-        )
-        try:
-            with flush_denormals():
-                history = train(
-                    self.module_,
-                    self._optimizer,
-                    lambda xb: self._batch_loss(self.module_, xb),
-                    train_source,
-                    monitor,
-                    max_iter=1 if incremental else self.max_iter,
-                    batch_size=self._effective_batch_size(train_source.n_samples),
-                    shuffle=self.shuffle,
-                    generator=self._generator,
-                    stop_early=not incremental,
-                    verbose=self.verbose,
-                    epoch_offset=self.n_iter_,
-                )
-        except NonFiniteStartError as exc:
-            raise ValueError(
-                f"{type(self).__name__}: {exc}, so training cannot judge any epoch against it. "
-                "Check X for extreme values, or try init='linear' or a smaller "
-                "learning_rate_init."
-            ) from None
+        history = self._train(X, split, incremental)
         self._handle_stop(history, incremental, first_call)
-        self.loss_curve_ = self.loss_curve_ + history.loss_curve
-        if history.validation_scores is not None:
-            previous = self.validation_scores_ or []
-            self.validation_scores_ = previous + history.validation_scores
-            self.best_validation_score_ = history.best_validation_score
-        if self.loss_curve_:
-            self.best_loss_ = min(self.loss_curve_)
-        self.best_epoch_ = self.n_iter_ + history.kept_epoch
-        self.n_iter_ += history.n_iter
-        self.n_steps_ += history.n_steps
-        self._record_history(history, first_call)
+        self._record(history, first_call)
         return self
+
+    def _check_fit(self, X, first_call):
+        """Step 1: parameters beyond their constraints, and X; returns X and the layer sizes."""
+        name = type(self).__name__
+        hidden = check_hidden_layer_sizes(self.hidden_layer_sizes, name)
+        check_n_components_type(self.n_components, name)
+        X = validate_data(
+            self, X, reset=first_call, dtype=[np.float64, np.float32], accept_sparse=_SPARSE
+        )
+        check_n_components(
+            self.n_components, X.shape[1], None if first_call else self.n_components_
+        )
+        self._check_input_range(X)
+        return X, hidden
+
+    def _initialize(self, X, hidden, validate):
+        """Step 2 of a first fit: standardization, network and linear start; returns the split."""
+        n_samples, n_features = X.shape
+        self.device_ = resolve_device(self.device)
+        self._generator, rng = make_generator(self.random_state, self.device_)
+        split = validation_split(X, self.validation_fraction, rng) if validate else None
+        self.n_components_ = self.n_components
+        # The architecture as fitted: rebuilding the network (unpickling,
+        # load) must not follow parameters changed since.
+        self._hidden_layer_sizes = hidden
+        self._activation = self.activation
+        self._branch_factories = (self.encoder, self.decoder)
+        linear_start = self.init == "linear"
+        standardizes = self._observation.standardizes
+        mean, moment = column_moments(X, covariance=linear_start)
+        variance = diagonal(moment) if linear_start else moment
+        # What is left of a constant feature's variance is rounding: it
+        # is none, for the scale and for the linear start alike.
+        variance, constant, scale = scale_rule(mean, variance, n_samples)
+        if standardizes:
+            check_float32_scale(scale, getattr(self, "feature_names_in_", None))
+        folds = None
+        if linear_start and self._selects_on_held_out_rows:
+            folds = held_out_folds(X, mean, variance, constant, split, rng, streamed=streams(X))
+        if linear_start:
+            moment = without_features(moment, constant)
+        if standardizes:
+            # Sparse X is scaled without centring, as StandardScaler(with_mean=False)
+            # does, so that its batches stay sparse until they are densified
+            # one by one; the linear start puts the mean in the biases.
+            center = np.zeros(n_features) if sp.issparse(X) else mean
+            self.mean_, self.scale_ = center, scale
+        else:
+            self.mean_, self.scale_ = np.zeros(n_features), np.ones(n_features)
+        self.module_ = self._build_module(n_features, self._generator)
+        if standardizes:
+            # Standardized, a constant feature is 0: its reconstruction is
+            # held there (its mean, in original units) instead of drifting
+            # with the training noise of the decoder.
+            self.module_.output_mask.copy_(torch.as_tensor(~constant, dtype=torch.float32))
+            self._bound_branch_inputs(X)
+        if linear_start:
+            self._start_linear(self.module_, mean, moment, folds)
+        self._scale_changed(variance)
+        self._prepare_fit(variance, self._generator)
+        # Running statistics of every row seen, which partial_fit updates.
+        self._moments = (n_samples, mean, variance)
+        self._centred = not sp.issparse(X)
+        self.loss_curve_ = []
+        self.validation_scores_ = [] if validate else None
+        self.best_loss_ = np.inf
+        self.n_iter_ = 0
+        self.n_steps_ = 0
+        self.best_epoch_ = 0
+        return split
+
+    def _continue(self, X, incremental, validate):
+        """Step 2 of a warm start or partial_fit: re-standardize for partial_fit; the split."""
+        rng = np.random.RandomState(int(self._generator.initial_seed() % (2**31)))
+        split = validation_split(X, self.validation_fraction, rng) if validate else None
+        if incremental and self._observation.standardizes:
+            self._update_standardization(X)
+            # The branch's box grows to hold the new rows (after the exact
+            # re-expression, which keeps the old box in the new units).
+            self._bound_branch_inputs(X)
+            self._rows_added(self._moments[2])
+        return split
+
+    def _bound_branch_inputs(self, X):
+        """Widen the box of the encoder branch's inputs to hold X's rows, standardized."""
+        low, high = column_range(X)
+        self.module_.encoder.bound_branch_inputs(
+            (low - self.mean_) / self.scale_, (high - self.mean_) / self.scale_
+        )
 
     def _update_standardization(self, X):
         """Merge X into the running statistics and re-express the network in them.
@@ -531,14 +439,80 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         self._moments = (total, mean, variance)
         self._scale_changed(variance)
 
+    def _make_optimizer(self):
+        """Step 3: a fresh optimizer over the network's parameters."""
+        return make_optimizer(self.optimizer, self.module_, self.learning_rate_init, self.alpha)
+
+    def _train(self, X, split, incremental):
+        """Step 4: batch sources, the stopping monitor and the loop; returns its History."""
+        train_source, validation_source = training_sources(
+            X, self.mean_, self.scale_, self.device_, split
+        )
+        validation_losses = None
+        if validation_source is not None:
+            validation_losses = partial(self._held_out_losses, validation_source)
+        monitor = Monitor(
+            self.module_,
+            StoppingRule(self.tol, self.n_iter_no_change, relative=self._relative_loss),
+            validation_losses,
+            # A continuation's starting weights stand against the loss they
+            # were left with, should the continuation diverge.
+            start_loss=self.loss_curve_[-1] if self.loss_curve_ else np.inf,
+        )
+        try:
+            with flush_denormals():
+                return self._run_epochs(train_source, monitor, incremental)
+        except NonFiniteStartError as exc:
+            raise ValueError(
+                f"{type(self).__name__}: {exc}, so training cannot judge any epoch against it. "
+                "Check X for extreme values, or try init='linear' or a smaller "
+                "learning_rate_init."
+            ) from None
+
+    def _held_out_losses(self, source):
+        """Per-row validation losses of the current weights over a batch source."""
+        batches = evaluation_batches(source)
+        return torch.cat([self._validation_losses(self.module_, xv) for xv in batches])
+
+    def _run_epochs(self, source, monitor, incremental):
+        """The training loop (:func:`~sklearn_ae._training.train`): the one seam to replace."""
+        return train(
+            self.module_,
+            self._optimizer,
+            partial(self._batch_loss, self.module_),
+            source,
+            monitor,
+            max_iter=1 if incremental else self.max_iter,
+            batch_size=self._effective_batch_size(source.n_samples),
+            shuffle=self.shuffle,
+            generator=self._generator,
+            term_names=self._loss_terms,
+            stop_early=not incremental,
+            verbose=self.verbose,
+            epoch_offset=self.n_iter_,
+        )
+
+    def _record(self, history, first_call):
+        """Step 5: the curves, the counters and the weights kept."""
+        self.loss_curve_ = self.loss_curve_ + history.loss_curve
+        if history.validation_scores is not None:
+            previous = self.validation_scores_ or []
+            self.validation_scores_ = previous + history.validation_scores
+            self.best_validation_score_ = history.best_validation_score
+        if self.loss_curve_:
+            self.best_loss_ = min(self.loss_curve_)
+        self.best_epoch_ = self.n_iter_ + history.kept_epoch
+        self.n_iter_ += history.n_iter
+        self.n_steps_ += history.n_steps
+        for name in self._loss_terms:
+            if name != "loss":
+                previous = [] if first_call else getattr(self, f"{name}_curve_")
+                setattr(self, f"{name}_curve_", previous + history.term_curves.get(name, []))
+
     def _check_input_range(self, X):
         """Raise if X lies outside the range the observation model accepts."""
-        if self._observation.needs_unit_interval and X.size and (X.min() < 0 or X.max() > 1):
-            name, value = self._observation_parameter
-            raise ValueError(
-                f"{name}={value!r} requires X to lie in [0, 1]; got values in "
-                f"[{X.min():.4g}, {X.max():.4g}]."
-            )
+        parameter = self._observation_parameter
+        check_input_range(X, self._observation, parameter, getattr(self, parameter))
 
     def _uses_validation(self, n_samples, incremental):
         """Whether this fit holds out a validation split (never for ``partial_fit``)."""
@@ -571,9 +545,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             # usable model (PCA or factor analysis), as are a continuation's.
             # partial_fit keeps the optimizer it has: rebuild it, since its
             # moments may hold the non-finite values.
-            self._optimizer = make_optimizer(
-                self.optimizer, self.module_, self.learning_rate_init, self.alpha
-            )
+            self._optimizer = self._make_optimizer()
             epoch = self.n_iter_ + history.kept_epoch
             warnings.warn(
                 f"{name}: the training loss became non-finite after "
@@ -596,92 +568,26 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 ConvergenceWarning,
             )
 
-    def _check_hidden_layer_sizes(self):
-        sizes = self.hidden_layer_sizes
-        if isinstance(sizes, Integral):
-            sizes = (sizes,)
-        try:
-            sizes = tuple(sizes)
-        except TypeError:
-            sizes = None
-        if sizes is None or not all(
-            isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in sizes
-        ):
-            raise InvalidParameterError(
-                "The 'hidden_layer_sizes' parameter of "
-                f"{type(self).__name__} must be a sequence of positive ints; got "
-                f"{self.hidden_layer_sizes!r}."
-            )
-        return tuple(int(s) for s in sizes)
-
     # ------------------------------------------------------------------
-    # Inference.
+    # Inference: validate, then batched() over one bound method per output.
 
     def _inference_state(self, dtype):
-        """Module, mean and scale in ``dtype`` on the fitted device.
-
-        float64 inputs use a float64 copy of the network so that outputs do
-        not depend on how rows are batched (scikit-learn's invariance checks
-        compare at 1e-7 relative, finer than float32 arithmetic).
-        """
+        """The :class:`~sklearn_ae._inference.InferenceState` for inputs of ``dtype``, cached."""
         state = self._inference_cache.get(dtype)
         if state is None:
-            torch_dtype = torch.float64 if dtype == np.float64 else torch.float32
-            # MPS has no float64: such inference runs on the CPU.
-            device = self.device_
-            if torch_dtype == torch.float64 and device.type == "mps":
-                device = torch.device("cpu")
-            module = self.module_
-            if torch_dtype != torch.float32:
-                module = copy.deepcopy(module).to(device=device, dtype=torch_dtype)
-            module.eval()
-            mean = to_tensor(self.mean_, device, torch_dtype)
-            scale = to_tensor(self.scale_, device, torch_dtype)
-            state = self._inference_cache[dtype] = (module, mean, scale)
+            state = self._inference_cache[dtype] = inference_state(
+                self.module_, self.mean_, self.scale_, self.device_, dtype
+            )
         return state
-
-    def _batched(self, A, fn):
-        """Run ``fn(module, batch, mean, scale)`` over row batches of A, in A's dtype; stack."""
-        module, mean, scale = self._inference_state(A.dtype)
-        out = None
-        # A plain range, not sklearn's gen_batches: its parameter validation
-        # alone costs more than encoding a single row.
-        step = _inference_rows(A.shape[1])
-        with torch.inference_mode():
-            for start in range(0, A.shape[0], step):
-                rows = A[start : start + step]
-                if sp.issparse(rows):
-                    rows = rows.toarray()
-                batch = to_numpy(fn(module, to_tensor(rows, mean.device, mean.dtype), mean, scale))
-                if step >= A.shape[0]:
-                    return batch
-                # Written into one output array: a list of batches and its
-                # concatenation would hold the output twice.
-                if out is None:
-                    out = np.empty((A.shape[0], *batch.shape[1:]), dtype=batch.dtype)
-                out[start : start + batch.shape[0]] = batch
-        return out
-
-    def _apply(self, X, fn):
-        """Run ``fn(module, xs, scale)`` on standardized batches of X; stack the results."""
-        return self._batched(
-            X, lambda module, x, mean, scale: fn(module, (x - mean) / scale, scale)
-        )
 
     def _validate_X(self, X):
         check_is_fitted(self)
         # Fast path for a finite float ndarray of the fitted width (no feature
         # names to compare): the same checks validate_data makes, without its
-        # generic dispatch, which costs more than encoding one row. Anything
-        # else, including every error case, goes through validate_data.
-        if (
-            type(X) is np.ndarray
-            and X.ndim == 2
-            and X.dtype in _FLOAT_DTYPES
-            and X.shape[0] > 0
-            and X.shape[1] == self.n_features_in_
-            and not hasattr(self, "feature_names_in_")
-            and _all_finite(X)
+        # generic dispatch. Anything else, including every error case, goes
+        # through validate_data.
+        if not hasattr(self, "feature_names_in_") and is_finite_float_matrix(
+            X, self.n_features_in_
         ):
             return X
         return validate_data(
@@ -702,7 +608,10 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             Latent codes, in the dtype of X (float64 for integer input).
         """
         X = self._validate_X(X)
-        return self._apply(X, lambda module, xs, scale: self._encode(module, xs))
+        return batched(self._inference_state(X.dtype), X, self._transform_rows)
+
+    def _transform_rows(self, state, x):
+        return self._encode(state.module, state.standardize(x))
 
     def inverse_transform(self, X):
         """Decode latent codes back to the original feature space.
@@ -721,11 +630,12 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             without names).
         """
         check_is_fitted(self)
-        Z = self._check_latent(X)
-        X_original = self._batched(
-            Z, lambda module, z, mean, scale: self._decode(module, z) * scale + mean
-        )
+        Z = check_latent(X, self.n_components_, type(self).__name__)
+        X_original = batched(self._inference_state(Z.dtype), Z, self._inverse_transform_rows)
         return self._with_input_columns(X_original, X)
+
+    def _inverse_transform_rows(self, state, z):
+        return state.unstandardize(self._decode(state.module, z))
 
     def _with_input_columns(self, X_original, Z):
         """Wrap reconstructions as ``set_output`` asks, with the input's column names.
@@ -743,15 +653,6 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         adapter = ADAPTERS_MANAGER.adapters[container]
         return adapter.create_container(X_original, Z, columns=list(columns))
 
-    def _check_latent(self, Z):
-        Z = check_array(Z, dtype=[np.float64, np.float32], input_name="Z")
-        if Z.shape[1] != self.n_components_:
-            raise ValueError(
-                f"Z has {Z.shape[1]} features, but {type(self).__name__} has a latent space of "
-                f"n_components_={self.n_components_}."
-            )
-        return Z
-
     def score_samples(self, X):
         """Per-sample score: higher means better explained by the model.
 
@@ -767,10 +668,10 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """
         X = self._validate_X(X)
         self._check_input_range(X)
-        return self._apply(X, self._guarded_score)
+        return batched(self._inference_state(X.dtype), X, self._score_rows)
 
-    def _guarded_score(self, module, xs, scale):
-        return nan_to_neg_inf(self._score_standardized(module, xs, scale))
+    def _score_rows(self, state, x):
+        return nan_to_neg_inf(self._score_standardized(state, state.standardize(x)))
 
     def score(self, X, y=None):
         """Mean of :meth:`score_samples` over X.

@@ -26,8 +26,9 @@ class History:
     ----------
     loss_curve : list of float
         Mean training loss of each epoch run.
-    terms_curve : list of ndarray
-        Per-epoch means of every term ``batch_loss`` reports (the loss first).
+    term_curves : dict of str to list of float
+        Per-epoch means of every term ``batch_loss`` reports, by the names
+        :func:`train` was given, the loss included.
     validation_scores : list of float or None
         Minus the mean validation loss after each epoch, when there is a validation set.
     best_validation_score : float or None
@@ -43,7 +44,7 @@ class History:
     """
 
     loss_curve: list = field(default_factory=list)
-    terms_curve: list = field(default_factory=list)
+    term_curves: dict = field(default_factory=dict)
     validation_scores: list | None = None
     best_validation_score: float | None = None
     kept_epoch: int = 0
@@ -130,6 +131,7 @@ def train(
     batch_size,
     shuffle,
     generator,
+    term_names=("loss",),
     stop_early=True,
     verbose=0,
     epoch_offset=0,
@@ -142,13 +144,15 @@ def train(
     optimizer : torch.optim.Optimizer
     batch_loss : callable
         ``batch_loss(xb) -> (loss, terms)``: the scalar to minimise and a
-        detached 1-D tensor of terms to log (its first entry the loss).
+        detached 1-D tensor of the terms to log, in the order of ``term_names``.
     source : sklearn_ae._data.TensorBatches or sklearn_ae._data.StreamedBatches
         The training rows, standardized, as mini-batches on the device.
     monitor : sklearn_ae._stopping.Monitor
     max_iter, batch_size : int
     shuffle : bool
     generator : torch.Generator
+    term_names : tuple of str, default=("loss",)
+        The names of the entries of ``terms``; one of them is ``"loss"``.
     stop_early : bool, default=True
         Whether a plateau ends training (``False`` for a single ``partial_fit`` pass).
     verbose : int, default=0
@@ -160,7 +164,10 @@ def train(
     -------
     History
     """
-    history = History(validation_scores=[] if monitor.has_validation else None)
+    history = History(
+        validation_scores=[] if monitor.has_validation else None,
+        term_curves={name: [] for name in term_names},
+    )
     epochs = range(max_iter)
     bar = tqdm(epochs, desc="fit", unit="epoch", leave=False) if verbose == 1 else None
     monitor.begin()
@@ -172,14 +179,17 @@ def train(
             history.n_steps += n_steps
             # The one host-device synchronisation of the epoch.
             values = torch.cat([terms.detach(), *monitor.epoch_tensors()]).cpu().numpy()
-            epoch_terms = values[: terms.numel()].astype(np.float64)
-            loss = float(epoch_terms[0])
+            epoch_terms = dict(
+                zip(term_names, values[: terms.numel()].astype(np.float64).tolist())
+            )
+            loss = epoch_terms["loss"]
             status, validation_loss = monitor.end_epoch(loss, values[terms.numel() :])
             if status == "diverged":
                 history.stop_reason = "diverged"
                 break
             history.loss_curve.append(loss)
-            history.terms_curve.append(epoch_terms)
+            for name, value in epoch_terms.items():
+                history.term_curves[name].append(value)
             history.n_iter += 1
             if validation_loss is not None:
                 history.validation_scores.append(-validation_loss)

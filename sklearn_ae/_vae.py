@@ -1,5 +1,6 @@
 """VAETransformer: a variational autoencoder scored like PCA."""
 
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -10,6 +11,7 @@ from ._base import _BaseAutoencoder
 from ._covariance import diagonal
 from ._device import make_generator, to_numpy, to_tensor
 from ._export import exportable
+from ._inference import batched
 from ._linear import (
     DEFAULT_NOISE_FLOOR,
     MIN_STANDARDIZED_FLOOR,
@@ -363,9 +365,8 @@ class VAETransformer(_BaseAutoencoder):
         # The Gaussian start chooses its noise floor on the validation rows.
         return self._observation.name == "gaussian"
 
-    @property
-    def _observation_parameter(self):
-        return "likelihood", self.likelihood
+    _observation_parameter = "likelihood"
+    _loss_terms = ("loss", "reconstruction", "kl")
 
     def _build_module(self, n_features, generator):
         encoder_branch, decoder_branch = self._user_branches(
@@ -460,8 +461,7 @@ class VAETransformer(_BaseAutoencoder):
         )
 
     def _log_likelihood(self, module, x, out):
-        noise_var = module.noise_var() if module.log_noise_var is not None else None
-        return self._observation.log_likelihood(x, out, noise_var)
+        return self._observation.log_likelihood(x, out, _noise_var(module))
 
     def _batch_loss(self, module, xb):
         mu, log_var = module.encode(xb)
@@ -481,18 +481,8 @@ class VAETransformer(_BaseAutoencoder):
         expected, kl = self._fixed_noise_terms(module, xv, self._validation_noise)
         return self._log_scale - elbo(expected, kl, self.beta)
 
-    def _record_history(self, history, first_call):
-        terms = np.asarray(history.terms_curve).reshape(-1, 3)
-        previous_rec = [] if first_call else self.reconstruction_curve_
-        previous_kl = [] if first_call else self.kl_curve_
-        self.reconstruction_curve_ = previous_rec + terms[:, 1].tolist()
-        self.kl_curve_ = previous_kl + terms[:, 2].tolist()
-
     def _encode(self, module, xs):
         return module.encode(xs)[0]
-
-    def _decode(self, module, z):
-        return self._observation.mean(module.decode(z))
 
     def _fixed_noise_terms(self, module, xs, draws=None):
         """``E_q[log p(x|z)]`` over the shared draws, and the analytic KL, per row."""
@@ -507,8 +497,8 @@ class VAETransformer(_BaseAutoencoder):
             total = total + self._log_likelihood(module, xs, module.decode(z)).sum(0)
         return total / noise.shape[0], kl_to_standard_normal(mu, log_var)
 
-    def _score_standardized(self, module, xs, scale):
-        expected, kl = self._fixed_noise_terms(module, xs)
+    def _score_standardized(self, state, xs):
+        expected, kl = self._fixed_noise_terms(state.module, xs)
         return elbo(expected, kl) - self._log_scale
 
     # ------------------------------------------------------------------
@@ -573,29 +563,31 @@ class VAETransformer(_BaseAutoencoder):
         """
         X = self._validate_X(X)
         self._check_input_range(X)
-        device = self._inference_state(X.dtype)[1].device
-        generator, _ = make_generator(random_state, device)
+        state = self._inference_state(X.dtype)
+        generator, _ = make_generator(random_state, state.mean.device)
+        rows = partial(self._log_likelihood_rows, n_samples=n_samples, generator=generator)
+        return batched(state, X, rows)
 
-        def iwae(module, xs, scale):
-            mu, log_var = module.encode(xs)
-            std = torch.exp(0.5 * log_var)
-            step = _draws_per_pass(xs)
-            log_px_z, log_pz, log_qz = [], [], []
-            for start in range(0, n_samples, step):
-                k = min(step, n_samples - start)
-                eps = torch.randn(
-                    (k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype
-                )
-                z = mu + std * eps
-                log_px_z.append(self._log_likelihood(module, xs, module.decode(z)))
-                log_pz.append(standard_normal_log_density(z))
-                log_qz.append(normal_log_density(z, mu, log_var))
-            bound = importance_weighted_bound(
-                torch.cat(log_px_z), torch.cat(log_pz), torch.cat(log_qz)
+    def _log_likelihood_rows(self, state, x, *, n_samples, generator):
+        """The IWAE estimate of ``log p(x)`` of raw rows, ``n_samples`` draws each."""
+        module, xs = state.module, state.standardize(x)
+        mu, log_var = module.encode(xs)
+        std = torch.exp(0.5 * log_var)
+        step = _draws_per_pass(xs)
+        log_px_z, log_pz, log_qz = [], [], []
+        for start in range(0, n_samples, step):
+            k = min(step, n_samples - start)
+            eps = torch.randn(
+                (k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype
             )
-            return nan_to_neg_inf(bound - self._log_scale)
-
-        return self._apply(X, iwae)
+            z = mu + std * eps
+            log_px_z.append(self._log_likelihood(module, xs, module.decode(z)))
+            log_pz.append(standard_normal_log_density(z))
+            log_qz.append(normal_log_density(z, mu, log_var))
+        bound = importance_weighted_bound(
+            torch.cat(log_px_z), torch.cat(log_pz), torch.cat(log_qz)
+        )
+        return nan_to_neg_inf(bound - self._log_scale)
 
     @validate_params(
         {
@@ -620,19 +612,18 @@ class VAETransformer(_BaseAutoencoder):
             Samples in the original units of the training data (float64).
         """
         check_is_fitted(self)
-        module, mean, scale = self._inference_state(np.dtype(np.float64))
-        generator, _ = make_generator(random_state, mean.device)
+        state = self._inference_state(np.dtype(np.float64))
+        generator, _ = make_generator(random_state, state.mean.device)
         with torch.inference_mode():
             z = torch.randn(
                 (n_samples, self.n_components_),
                 generator=generator,
-                device=mean.device,
-                dtype=mean.dtype,
+                device=state.mean.device,
+                dtype=state.mean.dtype,
             )
-            out = module.decode(z)
-            noise_var = module.noise_var() if module.log_noise_var is not None else None
-            xs = self._observation.sample(out, noise_var, generator)
-            return to_numpy(xs * scale + mean)
+            out = state.module.decode(z)
+            xs = self._observation.sample(out, _noise_var(state.module), generator)
+            return to_numpy(state.unstandardize(xs))
 
     @property
     def noise_floor_(self):
@@ -659,6 +650,11 @@ def _moment_matched_normal(n_draws, dim, generator):
     draws = np.concatenate([draws, -draws])
     cov = draws.T @ draws / draws.shape[0]
     return draws @ np.linalg.inv(np.linalg.cholesky(cov)).T
+
+
+def _noise_var(module):
+    """The variance of ``p(x | z)`` of a Gaussian model; None for the Bernoulli one."""
+    return module.noise_var() if module.log_noise_var is not None else None
 
 
 def _draws_per_pass(xs):

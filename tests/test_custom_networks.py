@@ -12,8 +12,8 @@ from sklearn.decomposition import PCA, FactorAnalysis
 from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 
-import sklearn_ae._base
 from sklearn_ae import AutoencoderTransformer, VAETransformer
+from sklearn_ae._base import _BaseAutoencoder
 from sklearn_ae._training import History
 
 
@@ -68,7 +68,7 @@ def test_conv_encoder_on_digit_images_beats_pca(digits):
 @pytest.fixture
 def untrained(monkeypatch):
     monkeypatch.setattr(
-        sklearn_ae._base, "train", lambda *a, **k: History(stop_reason="converged")
+        _BaseAutoencoder, "_run_epochs", lambda *a, **k: History(stop_reason="converged")
     )
 
 
@@ -92,7 +92,7 @@ def test_custom_module_trains_in_the_first_epoch(digits, monkeypatch):
     trained = _fit(AutoencoderTransformer(8, **params), X_train)
     assert (trained.encoder_.adapter.weight.detach().abs() > 0).all()
     monkeypatch.setattr(
-        sklearn_ae._base, "train", lambda *a, **k: History(stop_reason="converged")
+        _BaseAutoencoder, "_run_epochs", lambda *a, **k: History(stop_reason="converged")
     )
     start = AutoencoderTransformer(8, **params).fit(X_train)
     for before, after in zip(

@@ -113,11 +113,11 @@ def test_sparse_and_dense_rows_give_the_same_outputs(cls):
 
 
 def test_sparse_linear_start_is_pca_and_factor_analysis(monkeypatch):
-    import sklearn_ae._base
+    from sklearn_ae._base import _BaseAutoencoder
     from sklearn_ae._training import History
 
     monkeypatch.setattr(
-        sklearn_ae._base, "train", lambda *a, **k: History(stop_reason="converged")
+        _BaseAutoencoder, "_run_epochs", lambda *a, **k: History(stop_reason="converged")
     )
     X = sp.random(400, 15, density=0.3, format="csr", random_state=1)
     ae = AutoencoderTransformer(4, random_state=0).fit(X)
@@ -145,12 +145,12 @@ def test_wide_sparse_data_is_never_densified(monkeypatch):
 
 
 def test_wide_sparse_linear_start_uses_the_covariance_operator(monkeypatch):
-    import sklearn_ae._base
     import sklearn_ae._scaling
+    from sklearn_ae._base import _BaseAutoencoder
     from sklearn_ae._training import History
 
     monkeypatch.setattr(
-        sklearn_ae._base, "train", lambda *a, **k: History(stop_reason="converged")
+        _BaseAutoencoder, "_run_epochs", lambda *a, **k: History(stop_reason="converged")
     )
     X = sp.random(300, 40, density=0.3, format="csr", random_state=2)
     dense_path = AutoencoderTransformer(3, random_state=0).fit(X)

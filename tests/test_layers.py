@@ -38,7 +38,9 @@ LAYERS = {
     # L2: the model-file codec and the ONNX graph, reading estimators by duck typing.
     "_persistence": 2,
     "_export": 2,
-    # L3: the scikit-learn contract shared by both estimators, and batched inference.
+    # L3: the scikit-learn contract shared by both estimators, its checks beyond the
+    # parameter constraints, and batched inference.
+    "_validation": 3,
     "_inference": 3,
     "_base": 3,
     # L4: the estimators.

@@ -9,8 +9,8 @@ from scipy.stats import multivariate_normal
 from sklearn.datasets import load_breast_cancer, load_wine
 from sklearn.decomposition import PCA, FactorAnalysis
 
-import sklearn_ae._base
 from sklearn_ae import AutoencoderTransformer, VAETransformer
+from sklearn_ae._base import _BaseAutoencoder
 from sklearn_ae._training import History
 
 
@@ -21,7 +21,7 @@ def untrained(monkeypatch):
     def no_training(*args, **kwargs):
         return History(stop_reason="converged")
 
-    monkeypatch.setattr(sklearn_ae._base, "train", no_training)
+    monkeypatch.setattr(_BaseAutoencoder, "_run_epochs", no_training)
 
 
 @pytest.mark.parametrize("hidden", [(), (128, 64)])

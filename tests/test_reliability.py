@@ -200,19 +200,19 @@ def test_models_fitted_in_joblib_workers_work_in_the_parent(cls, cancer):
 
 
 def test_training_flushes_subnormals_and_restores_the_mode(monkeypatch):
-    from sklearn_ae import _base
+    from sklearn_ae._base import _BaseAutoencoder
     from sklearn_ae._device import _flushing_denormals, flush_denormals
 
     if not torch.set_flush_denormal(False):
         pytest.skip("this CPU cannot flush subnormal floats")
     seen = []
-    original = _base.train
+    original = _BaseAutoencoder._run_epochs
 
-    def spy(*args, **kwargs):
+    def spy(self, *args, **kwargs):
         seen.append(_flushing_denormals())
-        return original(*args, **kwargs)
+        return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(_base, "train", spy)
+    monkeypatch.setattr(_BaseAutoencoder, "_run_epochs", spy)
     assert not _flushing_denormals()
     _quiet_fit(AutoencoderTransformer(**FAST), np.random.RandomState(0).normal(size=(40, 4)))
     assert seen == [True]
@@ -232,7 +232,8 @@ def test_fit_limits_blas_to_torch_thread_count(monkeypatch):
     # the linear start's eigh: a digits fit used 1.6x its wall time in CPU.
     from contextlib import contextmanager
 
-    from sklearn_ae import _base, _device
+    from sklearn_ae import _device
+    from sklearn_ae._base import _BaseAutoencoder
 
     events = []
 
@@ -243,14 +244,14 @@ def test_fit_limits_blas_to_torch_thread_count(monkeypatch):
             yield
             events.append(("exit", limits))
 
-    original = _base.train
+    original = _BaseAutoencoder._run_epochs
 
-    def spy_train(*args, **kwargs):
+    def spy_train(self, *args, **kwargs):
         events.append(("train",))
-        return original(*args, **kwargs)
+        return original(self, *args, **kwargs)
 
     monkeypatch.setattr(_device, "_BLAS", Spy())
-    monkeypatch.setattr(_base, "train", spy_train)
+    monkeypatch.setattr(_BaseAutoencoder, "_run_epochs", spy_train)
     threads = torch.get_num_threads()
     _quiet_fit(AutoencoderTransformer(**FAST), np.random.RandomState(0).normal(size=(40, 4)))
     assert events == [("enter", threads), ("train",), ("exit", threads)]

@@ -1,0 +1,125 @@
+"""Batched inference: the fitted network run over row batches of X, in X's dtype.
+
+``transform``, ``inverse_transform``, ``score_samples`` and the VAE's
+``log_likelihood`` each pass one function ``fn(state, rows)`` to
+:func:`batched`, which runs it under ``torch.inference_mode`` on batches of
+at most :data:`INFERENCE_BATCH` rows (and :data:`INFERENCE_ELEMENTS` values)
+and writes the results into one output array. :class:`InferenceState` holds
+the network and the standardization in the dtype of the rows.
+"""
+
+import copy
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from ._device import to_numpy, to_tensor
+
+# Rows per forward pass in transform and scoring: bounds memory on large X.
+INFERENCE_BATCH = 8192
+# ... and at most this many input values, so wide (sparse) rows come in fewer per batch.
+INFERENCE_ELEMENTS = 1 << 21
+_FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+
+
+def inference_rows(n_features):
+    """Rows per inference batch: up to INFERENCE_BATCH, up to INFERENCE_ELEMENTS values."""
+    return int(np.clip(INFERENCE_ELEMENTS // max(1, n_features), 1, INFERENCE_BATCH))
+
+
+def all_finite(X):
+    """Whether every value of a float ndarray is finite, without an X-sized temporary."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        # One reduction settles the common case; a non-finite sum may still
+        # be an overflow of finite values, so those are checked row block by block.
+        if np.isfinite(X.sum()):
+            return True
+    rows = inference_rows(X.shape[1])
+    return all(np.isfinite(X[i : i + rows]).all() for i in range(0, X.shape[0], rows))
+
+
+def is_finite_float_matrix(X, n_features):
+    """Whether X is a non-empty, finite float ndarray of ``n_features`` columns.
+
+    What ``validate_data`` checks of such X, without its generic dispatch,
+    which costs more than encoding one row.
+    """
+    return (
+        type(X) is np.ndarray
+        and X.ndim == 2
+        and X.dtype in _FLOAT_DTYPES
+        and X.shape[0] > 0
+        and X.shape[1] == n_features
+        and all_finite(X)
+    )
+
+
+class InferenceState(NamedTuple):
+    """The fitted network and standardization, in one dtype on one device."""
+
+    module: torch.nn.Module
+    mean: torch.Tensor
+    scale: torch.Tensor
+
+    def standardize(self, x):
+        """``(x - mean) / scale``: rows in the units the network takes."""
+        return (x - self.mean) / self.scale
+
+    def unstandardize(self, xs):
+        """``xs * scale + mean``: standardized rows back in the original units of X."""
+        return xs * self.scale + self.mean
+
+
+def inference_state(module, mean, scale, device, dtype):
+    """The :class:`InferenceState` of a fitted network for inputs of numpy ``dtype``.
+
+    float64 inputs use a float64 copy of the network so that outputs do
+    not depend on how rows are batched (scikit-learn's invariance checks
+    compare at 1e-7 relative, finer than float32 arithmetic).
+    """
+    torch_dtype = torch.float64 if dtype == np.float64 else torch.float32
+    # MPS has no float64: such inference runs on the CPU.
+    if torch_dtype == torch.float64 and device.type == "mps":
+        device = torch.device("cpu")
+    if torch_dtype != torch.float32:
+        module = copy.deepcopy(module).to(device=device, dtype=torch_dtype)
+    module.eval()
+    return InferenceState(
+        module, to_tensor(mean, device, torch_dtype), to_tensor(scale, device, torch_dtype)
+    )
+
+
+def batched(state, A, fn):
+    """Run ``fn(state, rows)`` over row batches of A, in A's dtype; stack the results.
+
+    Parameters
+    ----------
+    state : InferenceState
+    A : ndarray or sparse matrix of shape (n_samples, n_columns)
+    fn : callable
+        ``fn(state, rows) -> tensor`` of shape ``(len(rows), ...)``.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, ...)
+    """
+    out = None
+    # A plain range, not sklearn's gen_batches: its parameter validation
+    # alone costs more than encoding a single row.
+    step = inference_rows(A.shape[1])
+    with torch.inference_mode():
+        for start in range(0, A.shape[0], step):
+            rows = A[start : start + step]
+            if sp.issparse(rows):
+                rows = rows.toarray()
+            batch = to_numpy(fn(state, to_tensor(rows, state.mean.device, state.mean.dtype)))
+            if step >= A.shape[0]:
+                return batch
+            # Written into one output array: a list of batches and its
+            # concatenation would hold the output twice.
+            if out is None:
+                out = np.empty((A.shape[0], *batch.shape[1:]), dtype=batch.dtype)
+            out[start : start + batch.shape[0]] = batch
+    return out
