@@ -264,29 +264,27 @@ class AutoencoderTransformer(_BaseAutoencoder):
         verbose=0,
         warm_start=False,
     ):
-        super().__init__(
-            n_components,
-            hidden_layer_sizes=hidden_layer_sizes,
-            activation=activation,
-            encoder=encoder,
-            decoder=decoder,
-            init=init,
-            batch_size=batch_size,
-            optimizer=optimizer,
-            learning_rate_init=learning_rate_init,
-            alpha=alpha,
-            max_iter=max_iter,
-            tol=tol,
-            n_iter_no_change=n_iter_no_change,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            shuffle=shuffle,
-            random_state=random_state,
-            device=device,
-            verbose=verbose,
-            warm_start=warm_start,
-        )
+        self.n_components = n_components
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.encoder = encoder
+        self.decoder = decoder
+        self.init = init
         self.loss = loss
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.learning_rate_init = learning_rate_init
+        self.alpha = alpha
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        self.warm_start = warm_start
 
     _observation_parameter = "loss"
 

@@ -61,7 +61,11 @@ _AUTO_BATCH_VALUES = 1 << 20
 
 
 class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
-    """Base class for the autoencoder estimators. Do not use directly."""
+    """Base class for the autoencoder estimators. Do not use directly.
+
+    It has no ``__init__``: each estimator's own (as :class:`~sklearn.decomposition.PCA`'s
+    over ``_BasePCA``) holds its signature, which ``get_params`` reads.
+    """
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
@@ -85,51 +89,6 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
     }
-
-    def __init__(
-        self,
-        n_components=2,
-        *,
-        hidden_layer_sizes=(128, 64),
-        activation="relu",
-        encoder=None,
-        decoder=None,
-        init="linear",
-        batch_size="auto",
-        optimizer="adam",
-        learning_rate_init=1e-3,
-        alpha=1e-4,
-        max_iter=200,
-        tol=1e-4,
-        n_iter_no_change=10,
-        early_stopping="auto",
-        validation_fraction=0.1,
-        shuffle=True,
-        random_state=None,
-        device="auto",
-        verbose=0,
-        warm_start=False,
-    ):
-        self.n_components = n_components
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.encoder = encoder
-        self.decoder = decoder
-        self.init = init
-        self.batch_size = batch_size
-        self.optimizer = optimizer
-        self.learning_rate_init = learning_rate_init
-        self.alpha = alpha
-        self.max_iter = max_iter
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
-        self.warm_start = warm_start
 
     # ------------------------------------------------------------------
     # Hooks a model class provides.

@@ -80,7 +80,7 @@ class VAETransformer(_BaseAutoencoder):
 
     hidden_layer_sizes : tuple of int, default=(128, 64)
         Widths of the encoder's hidden layers; the decoder uses them in
-        reverse. ``()`` makes both single affine maps.
+        reverse. ``()`` makes encoder and decoder single affine maps.
 
     activation : {"relu", "tanh", "logistic", "gelu", "elu", "leaky_relu", \
             "identity"}, default="relu"
@@ -178,14 +178,15 @@ class VAETransformer(_BaseAutoencoder):
 
     device : str or torch.device, default="auto"
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``,
-        ``"cuda:N"``, ``"mps"`` or a ``torch.device``.
+        ``"cuda:N"``, ``"mps"`` or a ``torch.device``. Resolved at fit into
+        ``device_``.
 
     verbose : int, default=0
         0 is silent, 1 shows a progress bar over epochs, 2 prints one line per
         epoch.
 
     warm_start : bool, default=False
-        Continue training from the fitted weights.
+        Continue training from the fitted weights instead of reinitialising.
 
     Attributes
     ----------
@@ -202,7 +203,7 @@ class VAETransformer(_BaseAutoencoder):
         a constant feature gets ``max(1, |mean|)`` (ones for Bernoulli).
 
     module_ : torch.nn.Module
-        The whole model; ``encoder_`` and ``decoder_`` are its parts.
+        The whole network; ``encoder_`` and ``decoder_`` are its parts.
 
     encoder_ : torch.nn.Module
         Maps standardized inputs to ``2 * n_components`` outputs: the
@@ -251,13 +252,14 @@ class VAETransformer(_BaseAutoencoder):
         Smallest value of ``loss_curve_``.
 
     n_iter_ : int
-        Epochs run over all calls.
+        Epochs run, over all calls to ``fit`` (with ``warm_start``) and
+        ``partial_fit``.
 
     n_steps_ : int
         Optimizer steps taken, over all calls.
 
     device_ : torch.device
-        Device holding the model.
+        Device holding the network.
 
     n_features_in_ : int
         Number of features seen during fit.
@@ -329,30 +331,28 @@ class VAETransformer(_BaseAutoencoder):
         verbose=0,
         warm_start=False,
     ):
-        super().__init__(
-            n_components,
-            hidden_layer_sizes=hidden_layer_sizes,
-            activation=activation,
-            encoder=encoder,
-            decoder=decoder,
-            init=init,
-            batch_size=batch_size,
-            optimizer=optimizer,
-            learning_rate_init=learning_rate_init,
-            alpha=alpha,
-            max_iter=max_iter,
-            tol=tol,
-            n_iter_no_change=n_iter_no_change,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            shuffle=shuffle,
-            random_state=random_state,
-            device=device,
-            verbose=verbose,
-            warm_start=warm_start,
-        )
+        self.n_components = n_components
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.encoder = encoder
+        self.decoder = decoder
+        self.init = init
         self.likelihood = likelihood
         self.beta = beta
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.learning_rate_init = learning_rate_init
+        self.alpha = alpha
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        self.warm_start = warm_start
 
     # ------------------------------------------------------------------
     # Model hooks.
