@@ -42,6 +42,7 @@ LAYERS = {
     # parameter constraints, and batched inference.
     "_validation": 3,
     "_inference": 3,
+    "_fitting": 3,
     "_base": 3,
     # L4: the estimators.
     "_autoencoder": 4,
