@@ -250,22 +250,18 @@ class ResidualMap(nn.Module):
             self.residual[-1].bias.zero_()
 
 
-class Autoencoder(nn.Module):
-    """Deterministic autoencoder ``x -> z = encode(x) -> decode(z)``.
+class _EncoderDecoder(nn.Module):
+    """An encoder and a decoder whose MLP branch mirrors its hidden widths, and the output mask.
 
-    The decoder's MLP branch mirrors the encoder's hidden widths and returns an
-    unbounded output (the reconstruction, or logits for a Bernoulli loss).
-    Internally the code is in units of ``latent_scale`` (a fixed buffer; with
-    the linear start, the standard deviations of the principal components),
-    so that the networks see unit-scale codes while :meth:`encode` returns
-    PCA's. The decoder's output is multiplied by ``output_mask`` (a fixed
-    buffer of ones), which the estimators set to 0 on features that were
-    constant in training: those are reconstructed exactly, as PCA does.
+    ``output_mask`` is a fixed buffer of ones, which the estimators set to 0
+    on features that were constant in training: those are reconstructed
+    exactly, as PCA does.
     """
 
     def __init__(
         self,
         n_features,
+        n_encoder_outputs,
         n_components,
         hidden_layer_sizes,
         activation,
@@ -276,12 +272,11 @@ class Autoencoder(nn.Module):
         super().__init__()
         hidden = list(hidden_layer_sizes)
         self.encoder = ResidualMap(
-            n_features, n_components, hidden, activation, generator, encoder_branch
+            n_features, n_encoder_outputs, hidden, activation, generator, encoder_branch
         )
         self.decoder = ResidualMap(
             n_components, n_features, hidden[::-1], activation, generator, decoder_branch
         )
-        self.register_buffer("latent_scale", torch.ones(n_components, device=generator.device))
         self.register_buffer("output_mask", torch.ones(n_features, device=generator.device))
 
     def restandardize(self, input_factor, input_shift, output_factor, output_shift):
@@ -294,6 +289,40 @@ class Autoencoder(nn.Module):
         self.encoder.rescale_inputs(input_factor, input_shift)
         self.decoder.rescale_outputs(output_factor, output_shift)
 
+
+class Autoencoder(_EncoderDecoder):
+    """Deterministic autoencoder ``x -> z = encode(x) -> decode(z)``.
+
+    The decoder's MLP branch mirrors the encoder's hidden widths and returns an
+    unbounded output (the reconstruction, or logits for a Bernoulli loss).
+    Internally the code is in units of ``latent_scale`` (a fixed buffer; with
+    the linear start, the standard deviations of the principal components),
+    so that the networks see unit-scale codes while :meth:`encode` returns
+    PCA's. The decoder's output is multiplied by ``output_mask``.
+    """
+
+    def __init__(
+        self,
+        n_features,
+        n_components,
+        hidden_layer_sizes,
+        activation,
+        generator,
+        encoder_branch=None,
+        decoder_branch=None,
+    ):
+        super().__init__(
+            n_features,
+            n_components,
+            n_components,
+            hidden_layer_sizes,
+            activation,
+            generator,
+            encoder_branch,
+            decoder_branch,
+        )
+        self.register_buffer("latent_scale", torch.ones(n_components, device=generator.device))
+
     def encode(self, x):
         return self.encoder(x) * self.latent_scale
 
@@ -304,7 +333,7 @@ class Autoencoder(nn.Module):
         return self.decoder(self.encoder(x)) * self.output_mask
 
 
-class VariationalAutoencoder(nn.Module):
+class VariationalAutoencoder(_EncoderDecoder):
     """Gaussian-posterior VAE: the encoder outputs ``(mu, log sigma^2)`` of ``q(z|x)``.
 
     With ``gaussian_noise=True`` the model also holds a learned per-feature
@@ -327,16 +356,17 @@ class VariationalAutoencoder(nn.Module):
         encoder_branch=None,
         decoder_branch=None,
     ):
-        super().__init__()
-        hidden = list(hidden_layer_sizes)
+        super().__init__(
+            n_features,
+            2 * n_components,
+            n_components,
+            hidden_layer_sizes,
+            activation,
+            generator,
+            encoder_branch,
+            decoder_branch,
+        )
         self.n_components = n_components
-        self.encoder = ResidualMap(
-            n_features, 2 * n_components, hidden, activation, generator, encoder_branch
-        )
-        self.decoder = ResidualMap(
-            n_components, n_features, hidden[::-1], activation, generator, decoder_branch
-        )
-        self.register_buffer("output_mask", torch.ones(n_features, device=generator.device))
         floor = torch.full((n_features,), float(noise_floor), device=generator.device)
         self.register_buffer("noise_floor", floor)
         if gaussian_noise:
@@ -358,9 +388,8 @@ class VariationalAutoencoder(nn.Module):
         return self.noise_floor + torch.exp(self.log_noise_var)
 
     def restandardize(self, input_factor, input_shift, output_factor, output_shift):
-        """As :meth:`Autoencoder.restandardize`; the noise variance follows the output units."""
-        self.encoder.rescale_inputs(input_factor, input_shift)
-        self.decoder.rescale_outputs(output_factor, output_shift)
+        """As the base class does; the noise variance follows the output units."""
+        super().restandardize(input_factor, input_shift, output_factor, output_shift)
         if self.log_noise_var is not None:
             with torch.no_grad():
                 factor = torch.as_tensor(output_factor, dtype=self.log_noise_var.dtype)
