@@ -12,15 +12,7 @@ from ._covariance import diagonal
 from ._device import make_generator, to_numpy, to_tensor
 from ._export import exportable
 from ._inference import batched
-from ._linear import (
-    DEFAULT_NOISE_FLOOR,
-    MIN_STANDARDIZED_FLOOR,
-    NOISE_FLOOR_CANDIDATES,
-    gaussian_factor_model,
-    logit,
-    noise_floor,
-    principal_scales,
-)
+from ._linear import logit, principal_scales
 from ._losses import (
     elbo,
     importance_weighted_bound,
@@ -30,6 +22,13 @@ from ._losses import (
     standard_normal_log_density,
 )
 from ._modules import VariationalAutoencoder
+from ._noise_floor import (
+    DEFAULT_NOISE_FLOOR,
+    MIN_STANDARDIZED_FLOOR,
+    NOISE_FLOOR_CANDIDATES,
+    gaussian_factor_model,
+    noise_floor,
+)
 from ._persistence import loadable
 from ._sklearn_compat import Interval, StrOptions, validate_params
 

@@ -29,6 +29,7 @@ LAYERS = {
     "_covariance": 0,
     "_scaling": 0,
     "_linear": 0,
+    "_noise_floor": 0,
     # L1: torch machinery: networks, batch sources, the loop and its stopping rule.
     "_modules": 1,
     "_data": 1,
