@@ -96,7 +96,7 @@ class FactorModel:
     basis: np.ndarray | None = None
 
 
-def _scaled_top_eigen(covariance, sqrt_psi, k, basis):
+def _scaled_top_eigen(covariance, sqrt_psi, k, basis, previous=None):
     """Top ``k`` eigenpairs of ``psi^-1/2 S psi^-1/2``, and the basis for the next call.
 
     Up to :data:`EXACT_EIGEN_FEATURES` features: exact (LAPACK). Wider: the
@@ -123,7 +123,6 @@ def _scaled_top_eigen(covariance, sqrt_psi, k, basis):
         # A fixed start: the fit must not depend on a global random state.
         start = np.random.RandomState(0).standard_normal((n_features, n_basis))
         basis = linalg.qr(start, mode="economic")[0]
-    previous = None
     for _ in range(_MAX_POWER_STEPS):
         image = product(basis)
         ritz = basis.T @ image
@@ -131,8 +130,9 @@ def _scaled_top_eigen(covariance, sqrt_psi, k, basis):
         order = np.argsort(values)[::-1][:k]
         values, vectors = values[order], basis @ rotation[:, order]
         basis = linalg.qr(image, mode="economic")[0]
-        # Power steps until the top Ritz values settle: one or two once psi
-        # changes little, more when it moves (early iterations, a new floor).
+        # Power steps until the top Ritz values settle, against the previous
+        # factor-analysis iteration's at first: one step once psi changes
+        # little, more when it moves (early iterations, a new floor).
         if previous is not None and np.all(
             np.abs(values - previous) <= _RITZ_TOL * np.abs(values).max()
         ):
@@ -141,7 +141,7 @@ def _scaled_top_eigen(covariance, sqrt_psi, k, basis):
     return values, vectors, basis
 
 
-def _factor_step(covariance, variance, psi, n_components, basis):
+def _factor_step(covariance, variance, psi, n_components, basis, previous=None):
     """Optimal loadings for the noise variances ``psi``, and the model's log-likelihood.
 
     The eigenvectors of ``psi^-1/2 S psi^-1/2`` give the maximum-likelihood
@@ -150,7 +150,7 @@ def _factor_step(covariance, variance, psi, n_components, basis):
     """
     n_features = variance.shape[0]
     sqrt_psi = np.sqrt(psi)
-    values, vectors, basis = _scaled_top_eigen(covariance, sqrt_psi, n_components, basis)
+    values, vectors, basis = _scaled_top_eigen(covariance, sqrt_psi, n_components, basis, previous)
     values = np.maximum(values, 0.0)
     loadings = vectors * np.sqrt(np.maximum(values - 1.0, 0.0)) * sqrt_psi[:, None]
     # In the whitened basis the model covariance has eigenvalues max(s, 1)
@@ -199,10 +199,10 @@ def factor_analysis(
     if resume and start is not None:
         psi = np.maximum(start.noise_variance, noise_floor)
     basis = None if start is None else start.basis
-    previous = -np.inf
+    previous, values = -np.inf, None
     for n_iter in range(1, max_iter + 1):
         loadings, values, log_likelihood, basis = _factor_step(
-            covariance, variance, psi, n_components, basis
+            covariance, variance, psi, n_components, basis, values
         )
         # Exact steps never lower the likelihood; approximate ones can, while
         # the basis catches up with psi: only a settled value stops.
@@ -212,7 +212,7 @@ def factor_analysis(
         psi = np.maximum(variance - np.sum(loadings**2, axis=1), noise_floor)
     else:
         loadings, values, log_likelihood, basis = _factor_step(
-            covariance, variance, psi, n_components, basis
+            covariance, variance, psi, n_components, basis, values
         )
     # The eigenvector basis already makes W^T psi^-1 W = diag(max(s - 1, 0)).
     posterior_variance = 1.0 / np.maximum(values, 1.0)

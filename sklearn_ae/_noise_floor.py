@@ -42,10 +42,11 @@ CONSTANT_FEATURE_SHARE = 1e-3
 #: and a feature whose scale was raised to the scale floor can have a
 #: standardized variance of 1e-38).
 MIN_STANDARDIZED_FLOOR = 1e-8
-#: Iterations of each candidate's fit while choosing: the candidates differ by
-#: nats per row, far more than the last iterations move.
+#: Iterations of each candidate's fit while choosing, and the tolerance per
+#: feature (nats per row): the candidates differ by nats per row, far more than
+#: the last iterations move.
 _SELECTION_MAX_ITER = 200
-_SELECTION_TOL = 1e-5
+_SELECTION_TOL = 1e-6
 #: Validation scores (nats per row) closer than this are a tie, won by the larger floor.
 _SELECTION_TIE = 0.01
 
@@ -126,7 +127,7 @@ def select_factor_model(covariance, n_components, floors, folds=()):
             covariance,
             n_components,
             floor,
-            tol=_SELECTION_TOL,
+            tol=_SELECTION_TOL * len(variance),
             max_iter=_SELECTION_MAX_ITER,
             start=start,
         )
