@@ -153,7 +153,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
 
     scale_ : ndarray of shape (n_features,)
         Per-feature unit of the internal standardization: the standard
-        deviation, but at least 0.1 times the median feature's, so that a
+        deviation, but at least 0.1 times the features' root-mean-square one, so that a
         feature training barely saw vary is not amplified into the networks;
         a constant feature gets ``max(1, |mean|)`` (ones for binary
         cross-entropy).

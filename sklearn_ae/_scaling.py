@@ -271,7 +271,8 @@ def constant_features(mean, variance, n_samples):
     return variance <= n_samples * eps * variance + (n_samples * mean * eps) ** 2
 
 
-#: No feature's scale is below this share of the median scale of the features.
+#: No feature's scale is below this share of the features' root-mean-square
+#: standard deviation (the square root of their mean variance).
 SCALE_FLOOR_SHARE = 0.1
 
 
@@ -279,7 +280,9 @@ def standard_scale(mean, variance, constant):
     """Per-feature units of the standardization the networks see.
 
     A feature's standard deviation, but at least :data:`SCALE_FLOOR_SHARE`
-    of the median standard deviation of the non-constant features. A
+    of the root-mean-square standard deviation of the non-constant features
+    (not their median: in a bag of words most words are rare, and the median
+    word's scale is a rare word's). A
     feature that training barely saw vary (an image border pixel with ink in
     one training image, a rare word) has a tiny standard deviation: divided
     by it, a new row with ink there enters the network 10^3-10^4 times
@@ -306,7 +309,8 @@ def standard_scale(mean, variance, constant):
     """
     scale = np.sqrt(variance)
     if (~constant).any():
-        scale = np.maximum(scale, SCALE_FLOOR_SHARE * np.median(scale[~constant]))
+        typical = np.sqrt(variance[~constant].mean())
+        scale = np.maximum(scale, SCALE_FLOOR_SHARE * typical)
     scale[constant] = np.maximum(1.0, np.abs(mean[constant]))
     return scale
 
