@@ -46,10 +46,9 @@ from threadpoolctl import threadpool_limits
 from sklearn_ae._data import Split
 from sklearn_ae._linear import factor_analysis
 from sklearn_ae._noise_floor import (
-    MIN_STANDARDIZED_FLOOR,
     NOISE_FLOOR_CANDIDATES,
     gaussian_factor_model,
-    noise_floor,
+    standardized_noise_floor,
 )
 from sklearn_ae._scaling import held_out_folds, scale_rule
 
@@ -87,8 +86,7 @@ def regret(X_train, X_test, seed, single_split):
     covariance = np.cov(X_train.T, bias=True)
     covariance[constant, :] = covariance[:, constant] = 0.0
     floors = [
-        np.maximum(noise_floor(variance, constant, scale, *c) / scale**2, MIN_STANDARDIZED_FLOOR)
-        for c in NOISE_FLOOR_CANDIDATES
+        standardized_noise_floor(variance, constant, scale, *c) for c in NOISE_FLOOR_CANDIDATES
     ]
     rng = np.random.RandomState(seed)
     if single_split:

@@ -81,6 +81,22 @@ def noise_floor(variance, constant, scale, own, of_mean):
     return floor
 
 
+def standardized_noise_floor(variance, constant, scale, own, of_mean):
+    """:func:`noise_floor` in the units of ``x / scale``, at least :data:`MIN_STANDARDIZED_FLOOR`.
+
+    Parameters
+    ----------
+    variance, constant, scale, own, of_mean
+        As :func:`noise_floor` takes them, ``variance`` in original units.
+
+    Returns
+    -------
+    floor : ndarray of shape (n_features,)
+    """
+    floor = noise_floor(variance, constant, scale, own, of_mean) / scale**2
+    return np.maximum(floor, MIN_STANDARDIZED_FLOOR)
+
+
 def select_factor_model(covariance, n_components, floors, folds=()):
     """Factor analysis with the noise floor that best predicts held-out rows.
 

@@ -24,10 +24,9 @@ from ._losses import (
 from ._modules import VariationalAutoencoder
 from ._noise_floor import (
     DEFAULT_NOISE_FLOOR,
-    MIN_STANDARDIZED_FLOOR,
     NOISE_FLOOR_CANDIDATES,
     gaussian_factor_model,
-    noise_floor,
+    standardized_noise_floor,
 )
 from ._persistence import loadable
 from ._sklearn_compat import Interval, StrOptions, validate_params
@@ -394,11 +393,7 @@ class VAETransformer(_BaseAutoencoder):
             constant = variance == 0
             candidates = NOISE_FLOOR_CANDIDATES if folds else (DEFAULT_NOISE_FLOOR,)
             floors = [
-                np.maximum(
-                    noise_floor(variance, constant, self.scale_, *c) / self.scale_**2,
-                    MIN_STANDARDIZED_FLOOR,
-                )
-                for c in candidates
+                standardized_noise_floor(variance, constant, self.scale_, *c) for c in candidates
             ]
             model, chosen, scores = gaussian_factor_model(
                 covariance, self.scale_, d, floors, folds or ()
@@ -441,10 +436,7 @@ class VAETransformer(_BaseAutoencoder):
         rule = getattr(self, "_noise_floor_rule", None)
         if rule is None or self.module_.log_noise_var is None:
             return
-        floor = np.maximum(
-            noise_floor(variance, variance == 0, self.scale_, *rule) / self.scale_**2,
-            MIN_STANDARDIZED_FLOOR,
-        )
+        floor = standardized_noise_floor(variance, variance == 0, self.scale_, *rule)
         module = self.module_
         with torch.no_grad():
             floor_t = torch.as_tensor(floor, dtype=module.noise_floor.dtype)
