@@ -12,6 +12,11 @@ best available device.
 one safetensors file whose tensors are every array of the state and whose
 header metadata holds the rest as JSON, with a SHA-256 digest of both, so a
 truncated or corrupted file is refused instead of half-loaded.
+
+safetensors is a dependency of the package (a small wheel with no
+dependencies of its own), so safe files need no extra; it is still imported
+only here, where it is used, and an environment that lacks it gets an error
+naming what to install instead of a bare ``ModuleNotFoundError``.
 """
 
 import hashlib
@@ -154,11 +159,38 @@ def restore_state(estimator, state):
 # Safe model files.
 
 
+_SAFETENSORS_MISSING = (
+    "saving and loading model files needs the safetensors package, a dependency of "
+    "sklearn-ae that is missing here; install it with: pip install 'sklearn-ae[safe]'"
+)
+
+
+def _import_safetensors():
+    """``(save, safe_open, SafetensorError)`` from safetensors, or an error naming the install."""
+    try:
+        from safetensors import SafetensorError, safe_open
+        from safetensors.numpy import save as save_bytes
+    except ImportError as exc:
+        raise ImportError(_SAFETENSORS_MISSING) from exc
+    return save_bytes, safe_open, SafetensorError
+
+
+def _is_string_array(obj):
+    return obj.dtype == object and obj.ndim == 1 and all(isinstance(value, str) for value in obj)
+
+
 def _encode(obj, arrays, path):
     """JSON-ready form of ``obj``; numpy arrays move to ``arrays`` under a path-derived name."""
     if isinstance(obj, np.ndarray):
+        if _is_string_array(obj):
+            # feature_names_in_ of a model fitted on a data frame: scikit-learn
+            # stores the column names as an object array of str, which has no
+            # tensor dtype; the names go into the JSON header instead.
+            return {"__strings__": obj.tolist()}
         if obj.dtype == object:
-            raise TypeError(f"cannot save {path}: object arrays are not supported")
+            raise TypeError(
+                f"cannot save {path}: object arrays other than 1-D arrays of str are not supported"
+            )
         arrays[path] = np.ascontiguousarray(obj)
         return {"__array__": path}
     if isinstance(obj, np.generic):
@@ -198,6 +230,10 @@ def _decode(obj, arrays):
         raise ValueError(f"unexpected JSON object {obj!r}")
     if tag == "__array__":
         return arrays[value]
+    if tag == "__strings__":
+        strings = np.empty(len(value), dtype=object)
+        strings[:] = value
+        return strings
     if tag == "__tuple__":
         return tuple(_decode(v, arrays) for v in value)
     if tag == "__dict__":
@@ -224,8 +260,7 @@ def _digest(header, arrays):
 
 def save(estimator, path):
     """Write the estimator to one safetensors file at ``path``; see ``_BaseAutoencoder.save``."""
-    from safetensors.numpy import save_file
-
+    save_bytes, _, _ = _import_safetensors()
     params = estimator.get_params(deep=False)
     state = plain_state(estimator)
     fitted = {key: value for key, value in state.items() if key not in params}
@@ -243,16 +278,30 @@ def save(estimator, path):
         "header": header,
         "sha256": _digest(header, arrays),
     }
+    data = save_bytes(arrays, metadata=metadata)
     # Written next to the target and renamed: an interrupted save leaves any
-    # earlier file at ``path`` intact.
+    # earlier file at ``path`` intact. The file is created by open(), not by
+    # safetensors' save_file, which makes it 0600 whatever the umask: model
+    # files get the process's usual permissions, as joblib's and ONNX's do.
     path = os.fspath(path)
     partial = f"{path}.partial"
-    save_file(arrays, partial, metadata=metadata)
+    try:
+        with open(partial, "wb") as file:
+            file.write(data)
+    except BaseException:
+        if os.path.exists(partial):
+            os.remove(partial)
+        raise
     os.replace(partial, path)
 
 
 def load(path):
     """Load an estimator written by ``save``, without unpickling anything.
+
+    .. versionchanged:: 0.2.0
+       Models fitted on a pandas or polars data frame save and load, their
+       ``feature_names_in_`` included; safetensors is a dependency, not an
+       extra.
 
     Parameters
     ----------
@@ -272,6 +321,9 @@ def load(path):
     ValueError
         If the file is not a complete, uncorrupted sklearn-ae model file, or
         its parameters or tensor shapes do not match its class.
+    ImportError
+        If safetensors, a dependency of sklearn-ae, is not installed; the
+        message says what to install.
 
     Examples
     --------
@@ -284,8 +336,7 @@ def load(path):
     >>> bool(np.array_equal(load(path).transform(X), est.transform(X)))
     True
     """
-    from safetensors import SafetensorError, safe_open
-
+    _, safe_open, SafetensorError = _import_safetensors()
     path = os.fspath(path)
     try:
         with safe_open(path, framework="np") as file:

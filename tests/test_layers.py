@@ -48,10 +48,12 @@ LAYERS = {
     # L4: the estimators.
     "_autoencoder": 4,
     "_vae": 4,
-    # L5: the public surface and the command line.
+    # L5: the public surface (the estimators, load, the networks and losses of nn)
+    # and the command line.
     "__init__": 5,
     "__main__": 5,
     "_cli": 5,
+    "nn": 5,
 }
 
 

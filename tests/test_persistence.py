@@ -1,11 +1,14 @@
 """Persistence: device-free pickles, safe model files (save/load) and skops."""
 
 import json
+import os
 import pickle
+import stat
 import subprocess
 import sys
 import textwrap
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -270,10 +273,114 @@ def test_failed_save_keeps_the_previous_file(saved, X, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(safetensors.numpy, "save_file", broken)
+    monkeypatch.setattr(safetensors.numpy, "save", broken)
     with pytest.raises(OSError, match="disk full"):
         _fit(AutoencoderTransformer, X, random_state=5).save(saved)
     assert saved.read_bytes() == before
+
+
+def test_failed_write_leaves_no_partial_file(saved, X, monkeypatch):
+    before = saved.read_bytes()
+    import builtins
+
+    real_open = builtins.open
+
+    class FullDisk:
+        def __init__(self, file):
+            self.file = file
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+        def write(self, data):
+            self.file.write(data[: len(data) // 2])
+            raise OSError("disk full")
+
+    def opener(path, mode="r", *args, **kwargs):
+        file = real_open(path, mode, *args, **kwargs)
+        return FullDisk(file) if str(path).endswith(".partial") else file
+
+    monkeypatch.setattr(builtins, "open", opener)
+    with pytest.raises(OSError, match="disk full"):
+        _fit(AutoencoderTransformer, X, random_state=5).save(saved)
+    monkeypatch.undo()
+    assert saved.read_bytes() == before
+    assert sorted(p.name for p in saved.parent.iterdir()) == [saved.name]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_saved_file_has_the_usual_permissions(X, tmp_path, umask):
+    # safetensors' own save_file creates 0600 files whatever the umask.
+    previous = os.umask(umask)
+    try:
+        _fit(AutoencoderTransformer, X).save(tmp_path / "model.safetensors")
+        with open(tmp_path / "reference", "w"):
+            pass
+    finally:
+        os.umask(previous)
+    mode = stat.S_IMODE((tmp_path / "model.safetensors").stat().st_mode)
+    assert mode == 0o666 & ~umask
+    assert mode == stat.S_IMODE((tmp_path / "reference").stat().st_mode)
+
+
+def _frame(library, X):
+    columns = [f"feature {i}" for i in range(X.shape[1])]
+    if library == "pandas":
+        return pytest.importorskip("pandas").DataFrame(X, columns=columns)
+    return pytest.importorskip("polars").DataFrame(X, schema=columns)
+
+
+@pytest.mark.parametrize("library", ["pandas", "polars"])
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_save_load_round_trip_of_a_model_fitted_on_a_data_frame(cls, library, X, tmp_path):
+    frame = _frame(library, X)
+    est = _fit(cls, frame)
+    path = tmp_path / "model.safetensors"
+    est.save(path)
+    restored = load(path)
+    assert_array_equal(restored.transform(frame), est.transform(frame))
+    assert_array_equal(restored.score_samples(frame), est.score_samples(frame))
+    names = restored.feature_names_in_
+    assert isinstance(names, np.ndarray) and names.dtype == object
+    assert all(type(name) is str for name in names)
+    assert_array_equal(names, est.feature_names_in_)
+    assert_array_equal(restored.get_feature_names_out(), est.get_feature_names_out())
+    # The names are checked as before: a frame with other columns is refused.
+    if library == "pandas":
+        renamed = frame.rename(columns={"feature 0": "other"})
+    else:
+        renamed = frame.rename({"feature 0": "other"})
+    with pytest.raises(ValueError, match="feature names"):
+        restored.transform(renamed)
+
+
+def test_save_refuses_object_arrays_other_than_names(X, tmp_path):
+    est = _fit(AutoencoderTransformer, X)
+    est.extra_ = np.array([1, "a"], dtype=object)
+    with pytest.raises(TypeError, match="state.extra_: object arrays"):
+        est.save(tmp_path / "m")
+
+
+@pytest.mark.parametrize("module", ["safetensors", "safetensors.numpy"])
+def test_missing_safetensors_names_what_to_install(saved, X, tmp_path, monkeypatch, module):
+    # None in sys.modules makes importing that name raise ImportError, as in
+    # an environment without the package.
+    monkeypatch.setitem(sys.modules, module, None)
+    est = _fit(AutoencoderTransformer, X)
+    for call in (lambda: est.save(tmp_path / "m"), lambda: load(saved)):
+        with pytest.raises(ImportError, match=r"pip install 'sklearn-ae\[safe\]'"):
+            call()
+
+
+def test_safetensors_is_a_dependency():
+    # save and load work after a plain `pip install .`: no extra needed.
+    tomllib = pytest.importorskip("tomllib")
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    dependencies = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    assert any(dep.startswith("safetensors") for dep in dependencies)
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS)
