@@ -584,11 +584,21 @@ class VAETransformer(_BaseAutoencoder):
         {
             "n_samples": [Interval(Integral, 1, None, closed="left")],
             "random_state": ["random_state"],
+            "noise": ["boolean"],
         },
         prefer_skip_nested_validation=True,
     )
-    def sample(self, n_samples=1, random_state=None):
+    def sample(self, n_samples=1, random_state=None, *, noise=True):
         """Draw new data from the model: ``z ~ N(0, I)``, then ``x ~ p(x | z)``.
+
+        With ``noise=False`` each sample is instead the mean of ``p(x | z)``
+        at its code: the decoder's output (for ``likelihood="bernoulli"``, its
+        probabilities), without the observation noise. That is what is usually
+        shown as generated data; the noisy draws are samples of the density
+        that :meth:`score` and :meth:`log_likelihood` measure.
+
+        .. versionchanged:: 0.2.0
+           The ``noise`` keyword.
 
         Parameters
         ----------
@@ -596,6 +606,10 @@ class VAETransformer(_BaseAutoencoder):
             Number of samples.
         random_state : int, RandomState instance or None, default=None
             Seeds the draws.
+        noise : bool, default=True
+            Whether to draw ``x ~ p(x | z)`` (True) or return the mean of
+            ``p(x | z)`` (False). The codes ``z`` are the same for the same
+            ``random_state`` either way.
 
         Returns
         -------
@@ -613,7 +627,10 @@ class VAETransformer(_BaseAutoencoder):
                 dtype=state.mean.dtype,
             )
             out = state.module.decode(z)
-            xs = self._observation.sample(out, _noise_var(state.module), generator)
+            if noise:
+                xs = self._observation.sample(out, _noise_var(state.module), generator)
+            else:
+                xs = self._observation.mean(out)
             return to_numpy(state.unstandardize(xs))
 
     @property
