@@ -164,10 +164,11 @@ def test_missing_file(capsys, tmp_path):
     "name, content, message",
     [
         ("data.txt", "1,2\n3,4\n", "expected a .npy or .csv file"),
-        ("data.csv", "a,b\n1,2\nx,y\n", "could not read numeric data"),
+        ("data.csv", "a,b\n1,2\nx,y\n", "line 3, column 'a': 'x' is not a number"),
         ("data.npy", np.arange(20.0), "expected a 2-D array"),
         ("data.npy", np.array([["a", "b"]] * 20), "expected real numbers"),
-        ("data.npy", np.full((20, 3), np.nan), "NaN or infinite"),
+        ("data.npy", np.full((20, 3), np.nan), "missing value (NaN) at row 1, column 1"),
+        ("data.npy", np.full((20, 3), np.inf), "infinite value at row 1, column 1"),
     ],
 )
 def test_bad_data(capsys, tmp_path, name, content, message):

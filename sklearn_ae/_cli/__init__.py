@@ -2,9 +2,11 @@
 
 It compares PCA, :class:`~sklearn_ae.AutoencoderTransformer` and
 :class:`~sklearn_ae.VAETransformer` on scikit-learn's digits (or on a user's
-``.npy``/``.csv`` file) and prints markdown tables that can be pasted into the
-README: held-out reconstruction error and downstream accuracy per latent
-dimension, then held-out log-likelihoods of the density models.
+``.npy``/``.csv`` file, with an optional label column) and prints markdown
+tables that can be pasted into the README: held-out reconstruction error and
+downstream accuracy per latent dimension, then held-out log-likelihoods of the
+density models. It can write one model's codes for every row (``--codes``) and
+the model itself (``--save-model``).
 
 ``_arguments`` parses and checks the options, ``_data`` loads and splits the
 data, ``_report`` fits the models and prints the tables and the plot.
@@ -41,7 +43,7 @@ def main(argv=None):
     # The data are checked here, not while parsing: whether a latent dimension
     # fits depends on the file's shape.
     try:
-        data = load_dataset(args.data, args.seed)
+        data = load_dataset(args.data, args.seed, args.target)
     except ValueError as exc:
         parser.error(f"--data {exc}")
     try:

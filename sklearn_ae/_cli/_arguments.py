@@ -9,6 +9,7 @@ any data are loaded or any model is fitted.
 import argparse
 import os
 
+from .. import __version__
 from .._device import resolve_device
 
 DEFAULT_N_COMPONENTS = (2, 8, 16)
@@ -44,10 +45,10 @@ def device(text):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def plot_path(text):
-    """``type=`` of ``--plot``: a path whose directory exists.
+def output_path(text):
+    """``type=`` of ``--plot``, ``--codes`` and ``--save-model``: a path whose directory exists.
 
-    Checked before the fits, so that a typo does not lose the plot at the end.
+    Checked before the fits, so that a typo does not lose the output at the end.
     """
     parent = os.path.dirname(os.path.abspath(text))
     if not os.path.isdir(parent):
@@ -78,14 +79,24 @@ def build_parser():
             "unless --data is given. Tables are printed in markdown."
         ),
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
         "--data",
         metavar="FILE",
         help=(
             "a numeric 2-D .npy or .csv file (rows are samples) to use instead of the digits; "
-            "a non-numeric first CSV row is skipped as a header. Columns are scaled to [0, 1] "
-            "by a MinMaxScaler fitted on the training split. There are no labels, so the "
-            "accuracy column is left out."
+            "a first CSV row of column names is recognised as a header. Columns are scaled to "
+            "[0, 1] by a MinMaxScaler fitted on the training split. Without --target there "
+            "are no labels, so the accuracy column is left out."
+        ),
+    )
+    parser.add_argument(
+        "--target",
+        metavar="COL",
+        help=(
+            "the column of --data that holds class labels (its header name, or its number "
+            "counted from 1): it is left out of the features and the accuracy column is "
+            "reported. Labels may be text or integers."
         ),
     )
     parser.add_argument(
@@ -135,7 +146,7 @@ def build_parser():
     )
     parser.add_argument(
         "--plot",
-        type=plot_path,
+        type=output_path,
         default="sklearn_ae_demo.png",
         metavar="PATH",
         help=(
@@ -144,6 +155,34 @@ def build_parser():
         ),
     )
     parser.add_argument("--no-plot", action="store_true", help="do not write the plot")
+    parser.add_argument(
+        "--model",
+        choices=["autoencoder", "vae"],
+        default="autoencoder",
+        help=(
+            "the estimator whose codes --codes writes and that --save-model saves, fitted at "
+            "the first --n-components dimension on the training split (default: autoencoder)"
+        ),
+    )
+    parser.add_argument(
+        "--codes",
+        type=output_path,
+        metavar="PATH",
+        help=(
+            "write the codes of --model for every row of the data, in file order, as CSV: "
+            "columns code_1 ... code_d, then the labels' column if there is one"
+        ),
+    )
+    parser.add_argument(
+        "--save-model",
+        type=output_path,
+        metavar="PATH",
+        help=(
+            "save --model with its scaling as a scikit-learn Pipeline with joblib: "
+            "joblib.load(PATH).transform(rows) maps rows as in the file (the --target "
+            "column left out) to codes"
+        ),
+    )
     parser.add_argument(
         "--no-vae", action="store_true", help="leave VAETransformer out of every table"
     )
@@ -175,6 +214,10 @@ def parse_args(parser, argv=None):
         repeats; ``explicit_n_components`` records whether it was given.
     """
     args = parser.parse_args(argv)
+    if args.target is not None and args.data is None:
+        parser.error("--target names a column of --data; the digits have their labels already")
+    if args.model == "vae" and args.no_vae:
+        parser.error("--model vae needs the VAE: leave out --no-vae")
     args.explicit_n_components = args.n_components is not None
     if args.n_components is None:
         args.n_components = QUICK_N_COMPONENTS if args.quick else DEFAULT_N_COMPONENTS

@@ -1,5 +1,7 @@
 """The demo's data: scikit-learn's digits, or a user's ``.npy``/``.csv`` file."""
 
+import csv
+import math
 import os
 from dataclasses import dataclass
 
@@ -11,11 +13,14 @@ from sklearn.preprocessing import MinMaxScaler
 _TEST_SIZE = 0.3
 # Enough for a 70/30 split to leave a few rows on each side.
 _MIN_ROWS = 10
+# Cells that spreadsheets and pandas write for a missing value (compared
+# lower-cased), besides the empty cell.
+_MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}
 
 
 @dataclass
 class Dataset:
-    """The splits the demo's two comparisons use.
+    """The splits the demo's two comparisons use, and the rows as read.
 
     Attributes
     ----------
@@ -24,9 +29,17 @@ class Dataset:
     X_train, X_test : ndarray of shape (n_samples, n_features)
         Splits of the reconstruction comparison, in [0, 1].
     y_train, y_test : ndarray of shape (n_samples,) or None
-        Labels, None for a user's file.
+        Labels: the digits', or the ``--target`` column's; None without.
     X_density_train, X_density_test : ndarray of shape (n_samples, n_features)
         Splits of the log-likelihood comparison.
+    X_all : ndarray of shape (n_samples, n_features)
+        Every row as read (the target column left out), in file order.
+    y_all : ndarray of shape (n_samples,) or None
+        Every row's label, in file order.
+    scaler : MinMaxScaler
+        Fitted: maps rows as read to the models' inputs.
+    target_name : str or None
+        Name of the label column, for the codes file.
     """
 
     description: str
@@ -37,6 +50,10 @@ class Dataset:
     y_test: np.ndarray | None
     X_density_train: np.ndarray
     X_density_test: np.ndarray
+    X_all: np.ndarray
+    y_all: np.ndarray | None
+    scaler: MinMaxScaler
+    target_name: str | None = None
 
     @property
     def max_n_components(self):
@@ -44,7 +61,25 @@ class Dataset:
         return min(self.X_train.shape)
 
 
-def load_dataset(path, seed):
+@dataclass
+class UserData:
+    """A user's file as read.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_samples, n_features), dtype float64
+    y : ndarray of shape (n_samples,) or None
+        The ``--target`` column: integers, or str labels.
+    target_name : str or None
+        The target column's header, or ``"column N"`` without a header.
+    """
+
+    X: np.ndarray
+    y: np.ndarray | None = None
+    target_name: str | None = None
+
+
+def load_dataset(path, seed, target=None):
     """Load and split the digits (``path`` None) or a user's file.
 
     Parameters
@@ -53,6 +88,9 @@ def load_dataset(path, seed):
         A ``.npy`` or ``.csv`` file; None for scikit-learn's digits.
     seed : int
         ``random_state`` of the splits and of the dequantization noise.
+    target : str, default=None
+        The user's label column: a CSV header name, or a column number
+        counted from 1.
 
     Returns
     -------
@@ -65,22 +103,35 @@ def load_dataset(path, seed):
     """
     if path is None:
         return _digits(seed)
-    X = read_user_data(path)
-    X_train, X_test = train_test_split(X, test_size=_TEST_SIZE, random_state=seed)
+    data = read_user_data(path, target)
+    X, y = data.X, data.y
+    if y is None:
+        X_train, X_test = train_test_split(X, test_size=_TEST_SIZE, random_state=seed)
+        y_train = y_test = None
+        labels = "no labels"
+    else:
+        X_train, X_test, y_train, y_test = train_test_split(
+            X, y, test_size=_TEST_SIZE, random_state=seed
+        )
+        labels = f"labels from --target {data.target_name!r} ({len(np.unique(y))} classes)"
     scaler = MinMaxScaler().fit(X_train)
     X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
     return Dataset(
         description=(
             f"{path} ({X.shape[0]} x {X.shape[1]}, min-max scaled on the train split), "
-            f"train {X_train.shape[0]} / test {X_test.shape[0]}, no labels"
+            f"train {X_train.shape[0]} / test {X_test.shape[0]}, {labels}"
         ),
         density_description=f"{path}, min-max scaled, not dequantized",
         X_train=X_train,
         X_test=X_test,
-        y_train=None,
-        y_test=None,
+        y_train=y_train,
+        y_test=y_test,
         X_density_train=X_train,
         X_density_test=X_test,
+        X_all=X,
+        y_all=y,
+        scaler=scaler,
+        target_name=data.target_name,
     )
 
 
@@ -92,6 +143,9 @@ def _digits(seed):
     X_train, X_test, y_train, y_test, Xd_train, Xd_test = train_test_split(
         pixels / 16, y, (pixels + noise) / 17, test_size=_TEST_SIZE, random_state=seed
     )
+    # Fitted to the pixels' range, 0 to 16: exactly pixels / 16, as a step
+    # that a saved pipeline can hold.
+    scaler = MinMaxScaler().fit(np.array([[0.0], [16.0]]) * np.ones(pixels.shape[1]))
     return Dataset(
         description=(
             f"scikit-learn digits ({pixels.shape[0]} x {pixels.shape[1]}, pixels / 16), "
@@ -104,39 +158,60 @@ def _digits(seed):
         y_test=y_test,
         X_density_train=Xd_train,
         X_density_test=Xd_test,
+        X_all=pixels.astype(np.float64),
+        y_all=y,
+        scaler=scaler,
+        target_name="digit",
     )
 
 
-def read_user_data(path):
-    """Read a numeric 2-D array from a ``.npy`` or ``.csv`` file.
+def read_user_data(path, target=None):
+    """Read a numeric 2-D array, and optionally a label column, from a ``.npy`` or ``.csv`` file.
 
     A first CSV row that does not parse as numbers is taken for a header.
 
     Parameters
     ----------
     path : str
+    target : str, default=None
+        The label column: a CSV header name, or a column number counted from 1.
 
     Returns
     -------
-    X : ndarray of shape (n_samples, n_features), dtype float64
+    UserData
 
     Raises
     ------
     ValueError
-        With a one-line message naming the file, for any problem.
+        With a one-line message naming the file, for any problem. A missing
+        or non-numeric CSV cell is located as a person sees it in the file:
+        its line number (counted from 1, the header included) and its
+        column's header name (or number, counted from 1).
     """
     ext = os.path.splitext(path)[1].lower()
     if ext not in (".npy", ".csv"):
         raise ValueError(f"{path}: expected a .npy or .csv file, got {ext or 'no extension'!r}")
     if not os.path.isfile(path):
         raise ValueError(f"{path}: no such file")
+    if ext == ".csv":
+        data = _read_csv(path, target)
+    else:
+        data = _read_npy(path, target)
+    X = data.X
+    if X.shape[0] < _MIN_ROWS or X.shape[1] < 1:
+        raise ValueError(
+            f"{path}: need at least {_MIN_ROWS} rows and 1 column besides --target's, "
+            f"got shape {X.shape}"
+        )
+    if data.y is not None and len(np.unique(data.y)) < 2:
+        raise ValueError(f"{path}: --target's {data.target_name!r} holds a single class")
+    return data
+
+
+def _read_npy(path, target):
     try:
-        if ext == ".npy":
-            X = np.load(path, allow_pickle=False)
-        else:
-            skip = 0 if _first_row_is_numeric(path) else 1
-            X = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2)
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        X = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ValueError(f"{path}: could not read numeric data ({message})") from None
     if X.ndim != 2:
@@ -144,27 +219,134 @@ def read_user_data(path):
     if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool) or np.iscomplexobj(X):
         raise ValueError(f"{path}: expected real numbers, got dtype {X.dtype}")
     X = X.astype(np.float64)
-    if not np.all(np.isfinite(X)):
-        raise ValueError(f"{path}: contains NaN or infinite values")
-    if X.shape[0] < _MIN_ROWS or X.shape[1] < 1:
+    bad = ~np.isfinite(X)
+    if bad.any():
+        row, column = np.argwhere(bad)[0]
+        kind = "missing value (NaN)" if np.isnan(X[row, column]) else "infinite value"
         raise ValueError(
-            f"{path}: need at least {_MIN_ROWS} rows and 1 column, got shape {X.shape}"
+            f"{path}: {kind} at row {row + 1}, column {column + 1} (counted from 1); "
+            f"{int(bad.sum())} such values in all"
         )
-    return X
+    if target is None:
+        return UserData(X)
+    index = _target_index(path, target, None, X.shape[1])
+    name = f"column {index + 1}"
+    y = _labels(path, X[:, index], name)
+    return UserData(np.delete(X, index, axis=1), y, name)
 
 
-def _first_row_is_numeric(path):
-    # utf-8-sig: a byte-order mark would otherwise make a numeric first row
-    # look like a header and lose it.
-    with open(path, encoding="utf-8-sig") as f:
-        for line in f:
-            if line.strip():
-                try:
-                    [float(field) for field in line.split(",")]
-                except ValueError:
-                    return False
-                return True
+def _read_csv(path, target):
+    try:
+        # utf-8-sig: a byte-order mark would otherwise make a numeric first
+        # row look like a header.
+        with open(path, encoding="utf-8-sig", newline="") as file:
+            reader = csv.reader(file)
+            rows = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(f"{path}: could not read numeric data ({message})") from None
+    if not rows:
+        raise ValueError(f"{path}: the file holds no rows")
+    header = None
+    if _is_header(rows[0][1], rows[1][1] if len(rows) > 1 else None):
+        header = [cell.strip() for cell in rows[0][1]]
+        rows = rows[1:]
+    n_columns = len(header) if header is not None else len(rows[0][1]) if rows else 0
+    index = None if target is None else _target_index(path, target, header, n_columns)
+
+    def column_name(j):
+        return f"column {header[j]!r}" if header is not None else f"column {j + 1}"
+
+    values = np.empty((len(rows), n_columns), dtype=np.float64)
+    labels = []
+    for i, (line, row) in enumerate(rows):
+        if len(row) != n_columns:
+            expected = "the header has" if header is not None else "the first row has"
+            raise ValueError(f"{path}: line {line} has {len(row)} values, {expected} {n_columns}")
+        for j, cell in enumerate(row):
+            text = cell.strip()
+            if text.lower() in _MISSING:
+                raise ValueError(
+                    f"{path}: missing value at line {line}, {column_name(j)}"
+                    + (f" ({cell.strip()!r})" if text else " (an empty cell)")
+                    + "; fill or drop it before fitting"
+                )
+            if j == index:
+                labels.append(text)
+                continue
+            try:
+                value = float(text)
+            except ValueError:
+                raise ValueError(
+                    f"{path}: line {line}, {column_name(j)}: {text!r} is not a number "
+                    "(only the --target column may hold text)"
+                ) from None
+            if not math.isfinite(value):
+                raise ValueError(f"{path}: infinite value at line {line}, {column_name(j)}")
+            values[i, j] = value
+    if index is None:
+        return UserData(values)
+    y = _labels(path, np.array(labels, dtype=object), column_name(index))
+    name = header[index] if header is not None else f"column {index + 1}"
+    return UserData(np.delete(values, index, axis=1), y, name)
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
     return True
+
+
+def _is_header(first, second):
+    """Whether the first row names the columns.
+
+    It does if one of its cells is text where the next row has a number (or
+    nothing to compare): a text label column, which holds text on every row,
+    and an empty or "NA" cell, a missing value, say nothing either way.
+    """
+    for j, cell in enumerate(first):
+        text = cell.strip()
+        if text.lower() in _MISSING or _is_number(text):
+            continue
+        if second is None or j >= len(second):
+            return True
+        below = second[j].strip()
+        if _is_number(below) or below.lower() in _MISSING:
+            return True
+    return False
+
+
+def _target_index(path, target, header, n_columns):
+    """The 0-based index of ``--target``'s column."""
+    if header is not None and target in header:
+        return header.index(target)
+    if target.isdigit() and 1 <= int(target) <= n_columns:
+        return int(target) - 1
+    if header is not None:
+        raise ValueError(
+            f"{path}: no column {target!r} for --target; its columns are "
+            f"{', '.join(repr(name) for name in header)}"
+        )
+    raise ValueError(
+        f"{path}: no column {target!r} for --target: the file has no header row, so give "
+        f"the column's number, 1 to {n_columns}"
+    )
+
+
+def _labels(path, column, name):
+    """The class labels of ``--target``'s column: integers when all are, else str."""
+    try:
+        numbers = column.astype(np.float64)
+    except ValueError:
+        return column.astype(str)
+    if not np.all(numbers == np.round(numbers)):
+        raise ValueError(
+            f"{path}: --target's {name} holds non-integer numbers; the accuracy column "
+            "needs class labels"
+        )
+    return numbers.astype(np.int64)
 
 
 def fitting_n_components(n_components, data, *, explicit):

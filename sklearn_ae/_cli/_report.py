@@ -1,8 +1,10 @@
 """The demo's report: the comparisons as markdown tables, and the plot of 2-D codes."""
 
+import csv
 import time
 import warnings
 
+import joblib
 import numpy as np
 import torch
 from sklearn.decomposition import PCA, FactorAnalysis
@@ -17,6 +19,19 @@ from .. import AutoencoderTransformer, VAETransformer, __version__
 DENSITY_N_COMPONENTS = 8
 IWAE_SAMPLES = 100
 MATPLOTLIB_MISSING = "matplotlib not installed: skipping the plot (pip install 'sklearn-ae[plot]')"
+MAX_ITER_NOTE = (
+    "'*' after the epochs: training stopped at max_iter, before the tol criterion "
+    "was met (ConvergenceWarning suppressed)."
+)
+ELBO_NOTE = (
+    "ELBO = E_q[log p(x|z)] - KL <= log p(x); the IWAE bound tightens it. PCA and "
+    "FactorAnalysis give exact log-likelihoods of linear-Gaussian models."
+)
+MODEL_NAMES = {"autoencoder": "AutoencoderTransformer", "vae": "VAETransformer"}
+# Share of the codes, at each end of each axis, that the plot may leave out
+# of view: a few outlying codes would otherwise squeeze the bulk of them into
+# a corner of the panel.
+PLOT_TAIL = 0.005
 
 
 def print_report(args, data, n_components, notes):
@@ -42,12 +57,11 @@ def print_report(args, data, n_components, notes):
         print(note)
 
     print("\nHeld-out reconstruction (mean squared error per feature; lower is better)\n")
-    table, codes = reconstruction_table(data, n_components, common, with_vae=not args.no_vae)
-    print(table)
-    print(
-        "\n'*' after the epochs: training stopped at max_iter, before the tol criterion "
-        "was met (ConvergenceWarning suppressed)."
+    table, codes, models = reconstruction_table(
+        data, n_components, common, with_vae=not args.no_vae
     )
+    print(table)
+    _print_notes(table, with_elbo=False)
 
     d_density = min(DENSITY_N_COMPONENTS, data.max_n_components)
     print(
@@ -59,19 +73,70 @@ def print_report(args, data, n_components, notes):
     if problems:
         print()
         print("\n".join(problems))
-    print(
-        "\nELBO = E_q[log p(x|z)] - KL <= log p(x); the IWAE bound tightens it. PCA and "
-        "FactorAnalysis give exact log-likelihoods of linear-Gaussian models."
-    )
+    _print_notes(table, with_elbo=not args.no_vae)
+
+    if args.codes is not None or args.save_model is not None:
+        name = MODEL_NAMES[args.model]
+        d = n_components[0]
+        model = models[name, d]
+        print()
+        if args.codes is not None:
+            write_codes(args.codes, model, data)
+            print(
+                f"Codes of {name}(n_components={d}) for the {data.X_all.shape[0]} rows "
+                f"written to {args.codes}"
+            )
+        if args.save_model is not None:
+            joblib.dump(make_pipeline(data.scaler, model), args.save_model)
+            print(
+                f"{name}(n_components={d}) with its scaling saved to {args.save_model}: "
+                f"joblib.load({args.save_model!r}).transform(rows) gives the codes"
+            )
 
     if not args.no_plot:
         print()
         if not codes:
             print("No 2-D models in --n-components: skipping the plot.")
-        elif plot_latents(args.plot, codes, data.y_test):
+        elif plot_latents(args.plot, codes, data.y_test, data.target_name):
             print(f"Plot of the 2-D latent spaces written to {args.plot}")
         else:
             print(MATPLOTLIB_MISSING)
+
+
+def _print_notes(table, *, with_elbo):
+    """The footnotes that apply to ``table``: each only where its mark or quantity is."""
+    notes = []
+    if any(line.rstrip(" |").endswith("*") for line in table.splitlines()):
+        notes.append(MAX_ITER_NOTE)
+    if with_elbo and "ELBO" in table:
+        notes.append(ELBO_NOTE)
+    for note in notes:
+        print(f"\n{note}")
+
+
+def write_codes(path, model, data):
+    """Write ``model``'s codes of every row of ``data``, in file order, as CSV.
+
+    Parameters
+    ----------
+    path : str
+    model : fitted estimator
+        Fitted on the scaled training split.
+    data : sklearn_ae._cli._data.Dataset
+    """
+    Z = model.transform(data.scaler.transform(data.X_all))
+    header = [f"code_{i + 1}" for i in range(Z.shape[1])]
+    if data.y_all is not None:
+        header.append(data.target_name)
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(header)
+        for i, row in enumerate(Z):
+            # repr: the shortest text that reads back as the same float64.
+            cells = [repr(float(value)) for value in row]
+            if data.y_all is not None:
+                cells.append(data.y_all[i])
+            writer.writerow(cells)
 
 
 # ----------------------------------------------------------------------
@@ -159,9 +224,11 @@ def reconstruction_table(data, n_components, common, *, with_vae):
         Markdown; the accuracy column only when ``data`` has labels.
     codes : dict of str to ndarray
         Test-set codes of the 2-D models, by model name.
+    models : dict of (str, int) to estimator
+        The fitted models by name and latent dimension.
     """
     labelled = data.y_train is not None
-    rows, codes = [], {}
+    rows, codes, models = [], {}, {}
     for d in n_components:
         pca_mse = None
         for name, model in _models(d, common, with_vae=with_vae):
@@ -177,11 +244,12 @@ def reconstruction_table(data, n_components, common, *, with_vae):
             rows.append(row + [f"{seconds:.2f}", _epochs(model)])
             if d == 2:
                 codes[name] = Z_test
+            models[name, d] = model
     headers = ["d", "method", "test MSE", "MSE / PCA"]
     if labelled:
         headers.append("LogReg accuracy")
     headers += ["fit time (s)", "epochs"]
-    return format_table(headers, rows, "rl" + "r" * (len(headers) - 2)), codes
+    return format_table(headers, rows, "rl" + "r" * (len(headers) - 2)), codes, models
 
 
 def density_table(data, n_components, common, *, with_vae):
@@ -268,7 +336,7 @@ def _linear_model_score(model, X):
 # Plot.
 
 
-def plot_latents(path, codes, labels):
+def plot_latents(path, codes, labels, label_name=None):
     """Save the 2-D test-set codes of each model side by side.
 
     Parameters
@@ -278,35 +346,95 @@ def plot_latents(path, codes, labels):
     codes : dict of str to ndarray of shape (n_samples, 2)
         Codes by model name, one panel each.
     labels : ndarray of shape (n_samples,) or None
-        Digit labels that colour the points; None draws one colour.
+        Class labels that colour the points; None draws one colour.
+    label_name : str, default=None
+        The colour bar's title.
 
     Returns
     -------
     written : bool
         False if matplotlib is not installed.
     """
+    fig = latent_figure(codes, labels, label_name)
+    if fig is None:
+        return False
+    fig.savefig(path, dpi=110)
+    return True
+
+
+def latent_figure(codes, labels, label_name=None):
+    """The figure :func:`plot_latents` saves, or None without matplotlib.
+
+    Each panel's limits keep the codes between the 0.5th and 99.5th
+    percentiles of each axis in view, with a margin: a few outlying codes
+    cannot squeeze the rest into a corner. The panel says how many codes it
+    leaves out.
+
+    Parameters
+    ----------
+    codes : dict of str to ndarray of shape (n_samples, 2)
+    labels : ndarray of shape (n_samples,) or None
+    label_name : str, default=None
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+    """
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        return False
+        return None
     # A bare Figure on the Agg canvas: no pyplot, so no global backend change.
     fig = Figure(figsize=(4.5 * len(codes) + 1, 4.5), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, len(codes), squeeze=False)[0]
     scatter = None
+    classes = None if labels is None else np.unique(labels)
     for ax, (name, Z) in zip(axes, codes.items()):
         if labels is None:
             ax.scatter(Z[:, 0], Z[:, 1], s=6, color="tab:blue", alpha=0.7)
         else:
+            # Colours by class index: labels may be text.
+            colour = np.searchsorted(classes, labels)
             scatter = ax.scatter(
-                Z[:, 0], Z[:, 1], c=labels, cmap="tab10", vmin=-0.5, vmax=9.5, s=6, alpha=0.8
+                Z[:, 0],
+                Z[:, 1],
+                c=colour,
+                cmap="tab10" if len(classes) <= 10 else "viridis",
+                vmin=-0.5,
+                vmax=len(classes) - 0.5,
+                s=6,
+                alpha=0.8,
+            )
+        low, high = _robust_limits(Z)
+        ax.set_xlim(low[0], high[0])
+        ax.set_ylim(low[1], high[1])
+        outside = np.sum(np.any((Z < low) | (Z > high), axis=1))
+        if outside:
+            ax.text(
+                0.99,
+                0.01,
+                f"{outside} of {len(Z)} codes outside the view",
+                transform=ax.transAxes,
+                ha="right",
+                va="bottom",
+                fontsize=8,
+                color="0.4",
             )
         ax.set_title(name)
         ax.set_xlabel("component 1")
         ax.set_ylabel("component 2")
     if scatter is not None:
-        fig.colorbar(scatter, ax=list(axes), ticks=range(10), label="digit")
+        colorbar = fig.colorbar(scatter, ax=list(axes), label=label_name or "class")
+        if len(classes) <= 20:
+            colorbar.set_ticks(range(len(classes)), labels=[str(c) for c in classes])
     fig.suptitle("2-D latent space of the test set")
-    fig.savefig(path, dpi=110)
-    return True
+    return fig
+
+
+def _robust_limits(Z):
+    """Axis limits around the central 99% of ``Z``'s values on each axis, plus 10%."""
+    low, high = np.percentile(Z, [100 * PLOT_TAIL, 100 * (1 - PLOT_TAIL)], axis=0)
+    margin = 0.1 * np.maximum(high - low, 1e-12 * np.maximum(1.0, np.abs(high)))
+    return low - margin, high + margin
