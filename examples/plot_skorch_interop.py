@@ -6,14 +6,11 @@ Training the package's networks with skorch
 :class:`~sklearn_ae.AutoencoderTransformer` trains its network with its own
 loop. Users whose training already runs on `skorch <https://skorch.readthedocs.io>`_
 (callbacks, checkpoints, learning-rate schedules) can train the same network
-there instead: it is a plain ``torch.nn.Module``,
-``sklearn_ae._modules.Autoencoder``, and the loss is a plain tensor function,
-``sklearn_ae._losses.squared_error``. This example trains that network with
-:class:`skorch.NeuralNet` on scikit-learn's digits and compares its held-out
-reconstruction error with :class:`~sklearn.decomposition.PCA`'s.
-
-Both names live in private modules: they are not covered by the estimators'
-deprecation policy and may change between releases.
+there instead: the public module :mod:`sklearn_ae.nn` holds it as a plain
+``torch.nn.Module``, ``sklearn_ae.nn.Autoencoder``, and the loss as a plain
+tensor function, ``sklearn_ae.nn.squared_error``. This example trains that
+network with :class:`skorch.NeuralNet` on scikit-learn's digits and compares
+its held-out reconstruction error with :class:`~sklearn.decomposition.PCA`'s.
 
 What the estimator adds on top of the bare network, and this example does not
 use: standardization of X, the start at the linear model (PCA), early
@@ -37,8 +34,7 @@ from skorch import NeuralNet
 from skorch.dataset import ValidSplit
 from torch import nn
 
-from sklearn_ae._losses import squared_error
-from sklearn_ae._modules import Autoencoder
+from sklearn_ae.nn import Autoencoder, squared_error
 
 X, y = load_digits(return_X_y=True)
 X = (X / 16).astype(np.float32)
@@ -54,7 +50,7 @@ n_features = X.shape[1]
 # ``criterion(y_pred, y_true)`` that returns the batch's scalar loss. Equal
 # weights of ``1 / n_features`` make it the mean squared error per feature.
 class SquaredError(nn.Module):
-    """Mean over the batch of ``sklearn_ae._losses.squared_error``."""
+    """Mean over the batch of ``sklearn_ae.nn.squared_error``."""
 
     def __init__(self, n_features):
         super().__init__()

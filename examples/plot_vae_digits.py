@@ -73,10 +73,16 @@ plt.show()
 # Sampling new digits
 # -------------------
 # ``sample`` draws ``z`` from the prior and then ``x`` from ``p(x | z)``; with
-# the Bernoulli likelihood each pixel is 0 or 1. The decoder means of the same
-# draws would be smooth, like the grid above.
-samples = vae.sample(16, random_state=0)
-fig, ax = plt.subplots(figsize=(4, 4), layout="constrained")
-ax.imshow(mosaic(samples, 4, 4), cmap="gray_r", vmin=0, vmax=1)
-ax.set(xticks=[], yticks=[], title="16 draws from sample()")
+# the Bernoulli likelihood each pixel is 0 or 1. ``sample(noise=False)``
+# returns the decoder's mean at the same codes instead: smooth images like the
+# grid above, what is usually shown as generated digits.
+noisy = vae.sample(16, random_state=0)
+means = vae.sample(16, random_state=0, noise=False)
+fig, axes = plt.subplots(1, 2, figsize=(8, 4), layout="constrained")
+for ax, images, title in [
+    (axes[0], means, "sample(noise=False): decoder means"),
+    (axes[1], noisy, "sample(): draws from p(x | z)"),
+]:
+    ax.imshow(mosaic(images, 4, 4), cmap="gray_r", vmin=0, vmax=1)
+    ax.set(xticks=[], yticks=[], title=title)
 plt.show()
