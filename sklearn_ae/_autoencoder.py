@@ -137,7 +137,10 @@ class AutoencoderTransformer(_BaseAutoencoder):
 
     verbose : int, default=0
         0 is silent, 1 shows a progress bar over epochs, 2 prints one line per
-        epoch.
+        epoch. Both end with a line that says why training stopped and which
+        epoch's weights were kept (``best_epoch_``), e.g. "stopped at epoch 41
+        of 200: no significant improvement on the validation rows for 11
+        epochs; kept epoch 30".
 
     warm_start : bool, default=False
         Continue training from the fitted weights instead of reinitialising.
@@ -363,7 +366,15 @@ class AutoencoderTransformer(_BaseAutoencoder):
 
     def _score_standardized(self, state, xs):
         # scale_ is all ones for the Bernoulli loss: its weights are then 1.
-        return -self._observation.reconstruction_error(xs, state.module(xs), state.scale**2)
+        # The error in the rows' dtype: scale_**2 of features at 1e30
+        # overflows float32, and score_samples stays the error of
+        # inverse_transform(transform(X)).
+        module = state.module
+        codes = self._encode(module, state.to_network(xs))
+        # Through the codes, as inverse_transform(transform(X)) goes, not
+        # forward(), which skips their scaling: in float32 the two differ.
+        reconstruction = module.decode(codes).to(xs.dtype)
+        return -self._observation.reconstruction_error(xs, reconstruction, state.scale**2)
 
     def score_samples(self, X):
         """Minus the per-sample reconstruction error, in the original units of X.

@@ -139,7 +139,8 @@ class _BaseAutoencoder(
     def _score_standardized(self, state, xs):
         """Per-sample score of standardized inputs ``xs``, in the original units of X.
 
-        ``state`` is the :class:`~sklearn_ae._inference.InferenceState`.
+        ``state`` is the :class:`~sklearn_ae._inference.InferenceState`; ``xs``
+        is in the rows' dtype, which ``state.to_network`` casts for the network.
         """
 
     def _prepare_fit(self, variance, generator):
@@ -306,7 +307,7 @@ class _BaseAutoencoder(
         return batched(self._inference_state(X.dtype), X, self._transform_rows)
 
     def _transform_rows(self, state, x):
-        return self._encode(state.module, state.standardize(x))
+        return self._encode(state.module, state.to_network(state.standardize(x)))
 
     def inverse_transform(self, X):
         """Decode latent codes back to the original feature space.
@@ -330,7 +331,7 @@ class _BaseAutoencoder(
         return self._with_input_columns(X_original, X)
 
     def _inverse_transform_rows(self, state, z):
-        return state.unstandardize(self._decode(state.module, z))
+        return state.unstandardize(self._decode(state.module, state.to_network(z)))
 
     def _with_input_columns(self, X_original, Z):
         """Wrap reconstructions as ``set_output`` asks, with the input's column names.

@@ -14,6 +14,8 @@ The steps call the model hooks that :class:`~sklearn_ae._base._BaseAutoencoder`
 declares and each estimator defines.
 """
 
+import os
+import sys
 import warnings
 from functools import partial
 
@@ -43,6 +45,28 @@ _MIN_AUTO_VALIDATION_ROWS = 10
 _AUTO_STEPS_PER_EPOCH = 10
 _AUTO_BATCH_BOUNDS = (16, 256)
 _AUTO_BATCH_VALUES = 1 << 20
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# scikit-learn's _fit_context wraps fit and partial_fit: its frame is not the caller's.
+_WRAPPER_FILES = (os.path.join("sklearn", "base.py"),)
+
+
+def warn_at_caller(message, category):
+    """Warn with a ``stacklevel`` that points at the first frame outside this package.
+
+    A fixed ``stacklevel`` would point at a line of the package whose depth
+    depends on the path (``fit``, ``partial_fit``, a warm start), so the
+    warning named ``_base.py`` instead of the line that called ``fit``.
+    """
+    level, frame = 2, sys._getframe(1)  # stacklevel=2 is the frame that called this
+    while frame is not None and (
+        os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR)
+        or frame.f_code.co_filename.endswith(_WRAPPER_FILES)
+    ):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 class _FitSteps:
@@ -271,7 +295,7 @@ class _FitSteps:
             # moments may hold the non-finite values.
             self._optimizer = self._make_optimizer()
             epoch = self.n_iter_ + history.kept_epoch
-            warnings.warn(
+            warn_at_caller(
                 f"{name}: the training loss became non-finite after "
                 f"{self.n_iter_ + history.n_iter} epochs; training stopped and the weights of "
                 f"epoch {epoch} were restored (0 is the starting model). Try a smaller "
@@ -279,15 +303,41 @@ class _FitSteps:
                 ConvergenceWarning,
             )
         elif history.stop_reason == "interrupted":
-            warnings.warn(
+            warn_at_caller(
                 f"{name}: training interrupted by the user after "
                 f"{self.n_iter_ + history.n_iter} epochs; the estimator holds the weights of "
                 f"epoch {self.n_iter_ + history.kept_epoch} and is usable.",
                 UserWarning,
             )
         elif history.stop_reason == "max_iter" and not incremental:
-            warnings.warn(
-                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
-                "optimization hasn't converged yet.",
+            warn_at_caller(
+                f"{name}(n_components={self.n_components}): Maximum iterations "
+                f"({self.max_iter}) reached and the optimization hasn't converged yet; kept "
+                f"epoch {self.n_iter_ + history.kept_epoch}. Increase max_iter or tol.",
                 ConvergenceWarning,
             )
+        if self.verbose and not incremental:
+            print(self._stop_message(history), flush=True)
+
+    def _stop_message(self, history):
+        """One line for verbose fits: why training stopped and which weights were kept."""
+        name = type(self).__name__
+        last = self.n_iter_ + history.n_iter
+        kept = self.n_iter_ + history.kept_epoch
+        validated = history.validation_scores is not None
+        where = "the validation rows" if validated else "the training loss"
+        reason = {
+            "converged": f"stopped at epoch {last} of {self.max_iter}: no significant "
+            f"improvement on {where} for {self.n_iter_no_change + 1} epochs",
+            "max_iter": f"reached max_iter={self.max_iter} before the stopping rule was met",
+            "diverged": f"stopped at epoch {last}: the training loss became non-finite",
+            "interrupted": f"interrupted by the user at epoch {last}",
+        }[history.stop_reason]
+        if history.kept_epoch == 0 and validated:
+            start = "the linear start" if self.init == "linear" else "the starting weights"
+            if self.n_iter_:
+                start = "the weights it started from"
+            kept_text = f"kept {start} (epoch {kept}): no epoch beat it on {where}"
+        else:
+            kept_text = f"kept epoch {kept}"
+        return f"{name}: {reason}; {kept_text}."

@@ -169,7 +169,7 @@ def train(
         term_curves={name: [] for name in term_names},
     )
     epochs = range(max_iter)
-    bar = tqdm(epochs, desc="fit", unit="epoch", leave=False) if verbose == 1 else None
+    bar = tqdm(epochs, desc="fit", unit="epoch") if verbose == 1 else None
     monitor.begin()
     module.train()
     stepper = Stepper(optimizer)
@@ -208,6 +208,9 @@ def train(
         history.stop_reason = "interrupted"
     finally:
         if bar is not None:
+            # An early stop ends the bar where it is (full), not at max_iter.
+            bar.total = bar.n
+            bar.refresh()
             bar.close()
         module.eval()
     kept = monitor.finish()

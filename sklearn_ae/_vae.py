@@ -181,7 +181,10 @@ class VAETransformer(_BaseAutoencoder):
 
     verbose : int, default=0
         0 is silent, 1 shows a progress bar over epochs, 2 prints one line per
-        epoch.
+        epoch. Both end with a line that says why training stopped and which
+        epoch's weights were kept (``best_epoch_``), e.g. "stopped at epoch 41
+        of 200: no significant improvement on the validation rows for 11
+        epochs; kept epoch 30".
 
     warm_start : bool, default=False
         Continue training from the fitted weights instead of reinitialising.
@@ -481,16 +484,21 @@ class VAETransformer(_BaseAutoencoder):
         std = torch.exp(0.5 * log_var)
         draws = self._score_noise if draws is None else draws
         noise = to_tensor(draws, xs.device, xs.dtype)
-        total = torch.zeros(xs.shape[0], device=xs.device, dtype=xs.dtype)
+        # Summed in float64: how many draws go in one pass depends on the
+        # number of rows, and float32 sums grouped differently differ per row.
+        wide = torch.float32 if xs.device.type == "mps" else torch.float64  # MPS has no float64
+        total = torch.zeros(xs.shape[0], device=xs.device, dtype=wide)
         step = _draws_per_pass(xs)
         for start in range(0, noise.shape[0], step):
             z = mu + std * noise[start : start + step, None, :]
-            total = total + self._log_likelihood(module, xs, module.decode(z)).sum(0)
-        return total / noise.shape[0], kl_to_standard_normal(mu, log_var)
+            log_likelihood = self._log_likelihood(module, xs, module.decode(z))
+            total = total + log_likelihood.to(wide).sum(0)
+        return (total / noise.shape[0]).to(xs.dtype), kl_to_standard_normal(mu, log_var)
 
     def _score_standardized(self, state, xs):
-        expected, kl = self._fixed_noise_terms(state.module, xs)
-        return elbo(expected, kl) - self._log_scale
+        expected, kl = self._fixed_noise_terms(state.module, state.to_network(xs))
+        # In the rows' dtype: the log-scale of features at 1e30 is large.
+        return elbo(expected, kl).to(state.mean.dtype) - self._log_scale
 
     # ------------------------------------------------------------------
     # Public methods beyond the shared contract.
@@ -561,7 +569,7 @@ class VAETransformer(_BaseAutoencoder):
 
     def _log_likelihood_rows(self, state, x, *, n_samples, generator):
         """The IWAE estimate of ``log p(x)`` of raw rows, ``n_samples`` draws each."""
-        module, xs = state.module, state.standardize(x)
+        module, xs = state.module, state.to_network(state.standardize(x))
         mu, log_var = module.encode(xs)
         std = torch.exp(0.5 * log_var)
         step = _draws_per_pass(xs)
@@ -578,7 +586,7 @@ class VAETransformer(_BaseAutoencoder):
         bound = importance_weighted_bound(
             torch.cat(log_px_z), torch.cat(log_pz), torch.cat(log_qz)
         )
-        return nan_to_neg_inf(bound - self._log_scale)
+        return nan_to_neg_inf(bound.to(state.mean.dtype) - self._log_scale)
 
     @validate_params(
         {
@@ -624,7 +632,7 @@ class VAETransformer(_BaseAutoencoder):
                 (n_samples, self.n_components_),
                 generator=generator,
                 device=state.mean.device,
-                dtype=state.mean.dtype,
+                dtype=state.dtype,
             )
             out = state.module.decode(z)
             if noise:

@@ -19,7 +19,7 @@ from sklearn_ae._fused_adam import Stepper
 
 # Only the max_iter warning is expected of these tiny fits; a divergence warning would be an error.
 pytestmark = pytest.mark.filterwarnings(
-    "ignore:Stochastic Optimizer:sklearn.exceptions.ConvergenceWarning"
+    "ignore:.*Maximum iterations:sklearn.exceptions.ConvergenceWarning"
 )
 
 N_SAMPLES, N_FEATURES, N_COMPONENTS = 30, 4, 2

@@ -247,9 +247,46 @@ def test_failed_fit_leaves_nothing_half_fitted(cls, X_small, monkeypatch):
 
 @pytest.mark.parametrize("cls", ESTIMATORS)
 def test_max_iter_without_convergence_warns(cls, X_small):
-    with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(10\) reached"):
+    with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(10\) reached") as record:
         fast(cls).fit(X_small)
+    # The warning names the estimator (a grid may hold both) and points at
+    # the caller's line, not at the package.
+    assert str(record[0].message).startswith(f"{cls.__name__}(n_components=2)")
+    assert record[0].filename == __file__
+    with pytest.warns(ConvergenceWarning) as record:
+        Pipeline([("ae", fast(cls))]).fit(X_small)
+    assert record[0].filename.endswith("pipeline.py")
     assert fitted(cls, X_small).n_iter_ == 10
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_verbose_fit_says_why_it_stopped_and_what_it_kept(cls, capsys):
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data[:600] / 16
+    # The VAE's tol is in nats per row: 0.5 lets this small fit stop early.
+    tol = 0.5 if cls is VAETransformer else 1e-4
+    est = cls(4, hidden_layer_sizes=(32,), tol=tol, random_state=0, verbose=1).fit(X)
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert est.n_iter_ < est.max_iter
+    assert last.startswith(
+        f"{cls.__name__}: stopped at epoch {est.n_iter_} of {est.max_iter}: no significant "
+        f"improvement on the validation rows for {est.n_iter_no_change + 1} epochs; kept "
+    )
+    kept = (
+        f"kept epoch {est.best_epoch_}."
+        if est.best_epoch_
+        else "kept the linear start (epoch 0): no epoch beat it on the validation rows."
+    )
+    assert last.endswith(kept)
+    # A fit that keeps its start says so: with tol huge no epoch counts, and
+    # significance is judged against the start, which one epoch rarely beats by 2 SE.
+    est = cls(n_components=4, max_iter=1, random_state=0, verbose=2)
+    with pytest.warns(ConvergenceWarning):
+        est.fit(X)
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "reached max_iter=1 before the stopping rule was met; kept" in last
+    assert f"(epoch {est.best_epoch_})" in last or f"kept epoch {est.best_epoch_}." in last
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS)
@@ -384,3 +421,20 @@ def test_no_finite_epoch_from_a_random_start_raises(cls, X_small, monkeypatch):
     with pytest.raises(ValueError, match="smaller learning_rate_init"):
         fresh.fit(X_small)
     assert not hasattr(fresh, "module_")
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_float64_rows_run_the_float32_network_and_come_back_float64(cls, X_small):
+    est = fitted(cls, X_small)
+    X64 = X_small[:7]
+    state = est._inference_state(X64.dtype)
+    # No float64 copy of the network: it computes in the precision it was trained in.
+    assert state.module is est.module_
+    assert next(state.module.parameters()).dtype == torch.float32
+    for method in ("transform", "score_samples"):
+        out64 = getattr(est, method)(X64)
+        out32 = getattr(est, method)(X64.astype(np.float32))
+        assert out64.dtype == np.float64 and out32.dtype == np.float32
+        assert_allclose(out64, out32, rtol=1e-5, atol=1e-5)
+    Z = est.transform(X64)
+    assert est.inverse_transform(Z).dtype == np.float64

@@ -33,7 +33,7 @@ PROPERTY_SETTINGS = settings(
 # (also a ConvergenceWarning) on finite data that the model standardizes is a bug, so it, and
 # every other warning, stays an error.
 ignore_max_iter = pytest.mark.filterwarnings(
-    "ignore:Stochastic Optimizer:sklearn.exceptions.ConvergenceWarning"
+    "ignore:.*Maximum iterations:sklearn.exceptions.ConvergenceWarning"
 )
 # A ValueError is acceptable only if it says what about X is the problem.
 CLEAR_ERROR = re.compile(r"\bX\b|n_samples|n_features|scale|range")
