@@ -8,6 +8,7 @@ nothing. Add ``-D plot_gallery=0`` to skip running the examples.
 """
 
 import os
+import re
 import sys
 
 # The build machines have 2 CPU cores shared with other jobs, and the examples
@@ -58,7 +59,13 @@ autodoc_typehints = "none"
 # numpydoc renders the class docstrings and a table of the methods;
 # _templates/class.rst documents each method below it.
 numpydoc_show_class_members = True
-numpydoc_show_inherited_class_members = True
+# The estimators list the methods they inherit from scikit-learn; the networks
+# of sklearn_ae.nn would list every method of torch.nn.Module, whose docstrings
+# are not numpydoc: they list their own methods only.
+numpydoc_show_inherited_class_members = {
+    f"sklearn_ae.nn.{name}": False
+    for name in ("Autoencoder", "VariationalAutoencoder", "ResidualMap")
+}
 numpydoc_class_members_toctree = False
 numpydoc_attributes_as_param_list = True
 numpydoc_xref_param_type = False
@@ -128,8 +135,39 @@ def _resolve_external(app, env, node, contnode):
     return reference
 
 
+# -- The changelog: CHANGELOG.md, included by changelog.rst ----------------------
+#
+# The repository keeps one changelog, in markdown (Keep a Changelog). Its
+# bullets and `code` spans read the same in reStructuredText (default_role is
+# literal); only the headings and links need rewriting, done here as the file
+# is included, so no markdown parser is needed.
+
+_HEADING_UNDERLINES = {2: "=", 3: "-"}
+
+
+def _markdown_changelog_to_rst(text):
+    lines = []
+    for line in text.splitlines():
+        heading = re.match(r"^(#+) (.*)$", line)
+        if heading:
+            level, title = len(heading.group(1)), heading.group(2)
+            if level == 1:
+                # The page's own title stands in for the file's.
+                continue
+            lines += [title, _HEADING_UNDERLINES[level] * len(title), ""]
+            continue
+        lines.append(re.sub(r"\[([^\]]+)\]\((\S+)\)", r"`\1 <\2>`__", line))
+    return "\n".join(lines) + "\n"
+
+
+def _include_changelog(app, relative_path, parent_docname, content):
+    if relative_path.name == "CHANGELOG.md":
+        content[0] = _markdown_changelog_to_rst(content[0])
+
+
 def setup(app):
     app.connect("missing-reference", _resolve_external)
+    app.connect("include-read", _include_changelog)
 
 
 # -- HTML ---------------------------------------------------------------------

@@ -161,7 +161,8 @@ def restore_state(estimator, state):
 
 _SAFETENSORS_MISSING = (
     "saving and loading model files needs the safetensors package, a dependency of "
-    "sklearn-ae that is missing here; install it with: pip install 'sklearn-ae[safe]'"
+    "sklearn-ae that is missing here; install it with: pip install safetensors (the "
+    "'safe' extra of sklearn-ae: pip install '.[safe]' in its clone)"
 )
 
 

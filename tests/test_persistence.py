@@ -371,7 +371,7 @@ def test_missing_safetensors_names_what_to_install(saved, X, tmp_path, monkeypat
     monkeypatch.setitem(sys.modules, module, None)
     est = _fit(AutoencoderTransformer, X)
     for call in (lambda: est.save(tmp_path / "m"), lambda: load(saved)):
-        with pytest.raises(ImportError, match=r"pip install 'sklearn-ae\[safe\]'"):
+        with pytest.raises(ImportError, match=r"pip install safetensors \(the 'safe' extra"):
             call()
 
 

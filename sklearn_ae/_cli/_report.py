@@ -18,7 +18,9 @@ from .. import AutoencoderTransformer, VAETransformer, __version__
 
 DENSITY_N_COMPONENTS = 8
 IWAE_SAMPLES = 100
-MATPLOTLIB_MISSING = "matplotlib not installed: skipping the plot (pip install 'sklearn-ae[plot]')"
+MATPLOTLIB_MISSING = (
+    "matplotlib not installed: skipping the plot (pip install matplotlib, the 'plot' extra)"
+)
 MAX_ITER_NOTE = (
     "'*' after the epochs: training stopped at max_iter, before the tol criterion "
     "was met (ConvergenceWarning suppressed)."
