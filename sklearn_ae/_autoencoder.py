@@ -145,6 +145,16 @@ class AutoencoderTransformer(_BaseAutoencoder):
     warm_start : bool, default=False
         Continue training from the fitted weights instead of reinitialising.
 
+    n_threads : "auto", int or None, default="auto"
+        torch and BLAS threads during ``fit``, ``partial_fit`` and batched
+        inference, restored afterwards. ``"auto"`` chooses from the work of
+        one step: one thread for networks as small as the defaults on
+        tabular data (more only adds synchronisation, and fights whatever
+        else runs on the machine), more for wide rows and big batches, never
+        more than ``torch.get_num_threads()`` (which joblib and dask workers
+        lower to their share). An int sets the count; ``None`` leaves torch's
+        setting alone.
+
     Attributes
     ----------
     n_components_ : int
@@ -266,6 +276,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         device="auto",
         verbose=0,
         warm_start=False,
+        n_threads="auto",
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -287,6 +298,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.n_threads = n_threads
         self.warm_start = warm_start
 
     _observation_parameter = "loss"

@@ -20,10 +20,10 @@ import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._device import blas_threads_as_torch
+from ._device import blas_threads_as_torch, threads_for, torch_threads
 from ._export import to_onnx
 from ._fitting import SPARSE_FORMATS, _FitSteps
-from ._inference import batched, inference_state, is_finite_float_matrix
+from ._inference import batched, inference_rows, inference_state, is_finite_float_matrix
 from ._losses import nan_to_neg_inf
 from ._modules import ACTIVATIONS, user_module
 from ._observation import OBSERVATIONS
@@ -67,6 +67,7 @@ class _BaseAutoencoder(
         "random_state": ["random_state"],
         "device": [str, torch.device],
         "verbose": ["verbose"],
+        "n_threads": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left"), None],
         "warm_start": ["boolean"],
     }
 
@@ -235,8 +236,7 @@ class _BaseAutoencoder(
             trial.__dict__.update(copy.deepcopy({key: self.__dict__[key] for key in fitted_keys}))
         # A first call starts from the parameters alone: no attribute of an
         # earlier fit survives into the new one.
-        with blas_threads_as_torch():
-            trial._fit_unchecked(X, incremental=incremental, first_call=first_call)
+        trial._fit_unchecked(X, incremental=incremental, first_call=first_call)
         trial._fitted_keys = tuple(key for key in trial.__dict__ if key not in kept)
         self.__dict__.clear()
         self.__dict__.update(trial.__dict__)
@@ -244,6 +244,13 @@ class _BaseAutoencoder(
 
     def _fit_unchecked(self, X, *, incremental, first_call):
         X, hidden = self._check_fit(X, first_call)
+        work = self._step_work(X.shape, hidden)
+        # One thread count, chosen from the work of a training step, governs
+        # torch and the BLAS of the set-up, and is restored afterwards.
+        with torch_threads(threads_for(self.n_threads, work)), blas_threads_as_torch():
+            return self._fit_checked(X, hidden, incremental=incremental, first_call=first_call)
+
+    def _fit_checked(self, X, hidden, *, incremental, first_call):
         validate = self._uses_validation(X.shape[0], incremental)
         if first_call:
             split = self._initialize(X, hidden, validate)
@@ -276,6 +283,13 @@ class _BaseAutoencoder(
             )
         return state
 
+    def _batched(self, state, A, fn):
+        """:func:`~sklearn_ae._inference.batched`, on the thread count its batches call for."""
+        n_weights = sum(p.numel() for p in state.module.parameters())
+        work = min(A.shape[0], inference_rows(A.shape[1])) * n_weights
+        with torch_threads(threads_for(self.n_threads, work)):
+            return batched(state, A, fn)
+
     def _validate_X(self, X):
         check_is_fitted(self)
         # Fast path for a finite float ndarray of the fitted width (no feature
@@ -304,7 +318,7 @@ class _BaseAutoencoder(
             Latent codes, in the dtype of X (float64 for integer input).
         """
         X = self._validate_X(X)
-        return batched(self._inference_state(X.dtype), X, self._transform_rows)
+        return self._batched(self._inference_state(X.dtype), X, self._transform_rows)
 
     def _transform_rows(self, state, x):
         return self._encode(state.module, state.to_network(state.standardize(x)))
@@ -327,7 +341,7 @@ class _BaseAutoencoder(
         """
         check_is_fitted(self)
         Z = check_latent(X, self.n_components_, type(self).__name__)
-        X_original = batched(self._inference_state(Z.dtype), Z, self._inverse_transform_rows)
+        X_original = self._batched(self._inference_state(Z.dtype), Z, self._inverse_transform_rows)
         return self._with_input_columns(X_original, X)
 
     def _inverse_transform_rows(self, state, z):
@@ -364,7 +378,7 @@ class _BaseAutoencoder(
         """
         X = self._validate_X(X)
         self._check_input_range(X)
-        return batched(self._inference_state(X.dtype), X, self._score_rows)
+        return self._batched(self._inference_state(X.dtype), X, self._score_rows)
 
     def _score_rows(self, state, x):
         return nan_to_neg_inf(self._score_standardized(state, state.standardize(x)))

@@ -11,7 +11,6 @@ from ._base import _BaseAutoencoder
 from ._covariance import diagonal
 from ._device import make_generator, to_numpy, to_tensor
 from ._export import exportable
-from ._inference import batched
 from ._linear import logit, principal_scales
 from ._losses import (
     elbo,
@@ -189,6 +188,16 @@ class VAETransformer(_BaseAutoencoder):
     warm_start : bool, default=False
         Continue training from the fitted weights instead of reinitialising.
 
+    n_threads : "auto", int or None, default="auto"
+        torch and BLAS threads during ``fit``, ``partial_fit`` and batched
+        inference, restored afterwards. ``"auto"`` chooses from the work of
+        one step: one thread for networks as small as the defaults on
+        tabular data (more only adds synchronisation, and fights whatever
+        else runs on the machine), more for wide rows and big batches, never
+        more than ``torch.get_num_threads()`` (which joblib and dask workers
+        lower to their share). An int sets the count; ``None`` leaves torch's
+        setting alone.
+
     Attributes
     ----------
     n_components_ : int
@@ -331,6 +340,7 @@ class VAETransformer(_BaseAutoencoder):
         device="auto",
         verbose=0,
         warm_start=False,
+        n_threads="auto",
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -353,6 +363,7 @@ class VAETransformer(_BaseAutoencoder):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.n_threads = n_threads
         self.warm_start = warm_start
 
     # ------------------------------------------------------------------
@@ -565,7 +576,7 @@ class VAETransformer(_BaseAutoencoder):
         state = self._inference_state(X.dtype)
         generator, _ = make_generator(random_state, state.mean.device)
         rows = partial(self._log_likelihood_rows, n_samples=n_samples, generator=generator)
-        return batched(state, X, rows)
+        return self._batched(state, X, rows)
 
     def _log_likelihood_rows(self, state, x, *, n_samples, generator):
         """The IWAE estimate of ``log p(x)`` of raw rows, ``n_samples`` draws each."""

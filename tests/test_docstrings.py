@@ -29,6 +29,7 @@ SHARED_PARAMETERS = [
     "device",
     "verbose",
     "warm_start",
+    "n_threads",
 ]
 
 SHARED_ATTRIBUTES = [
