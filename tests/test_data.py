@@ -213,3 +213,19 @@ def test_cuda_streamed_batches_equal_the_cpu_ones_and_stay_intact():
     for a, b in zip(got, expected):
         assert a.device.type == "cuda"
         assert torch.equal(a.cpu(), b)
+
+
+def test_a_streamed_fit_holds_a_batch_not_a_window(tmp_path):
+    # 70,000 rows of 16 float32 features: one window of 64 blocks is 4.2 MB.
+    X = np.random.RandomState(0).normal(size=(70_000, 16)).astype(np.float32)
+    np.save(tmp_path / "X.npy", X)
+    memmap = np.load(tmp_path / "X.npy", mmap_mode="r")
+    window_bytes = data.WINDOW_BLOCKS * data.BLOCK_ROWS * 16 * 4
+    _fit(AutoencoderTransformer(3, **FAST), X[:100])  # torch's one-off set-up, untraced
+    tracemalloc.start()
+    _fit(AutoencoderTransformer(3, **{**FAST, "max_iter": 1}), memmap)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # Row indices, a batch and the linear start's chunks: the memory of
+    # the fit does not grow with the window (nor with N).
+    assert peak < window_bytes / 2, (peak, window_bytes)
