@@ -93,41 +93,54 @@ class TensorBatches:
 
 
 class StreamedBatches:
-    """Training rows read block by block from an array that is never copied whole.
+    """Training rows read batch by batch from an array that is never copied whole.
 
     Parameters
     ----------
     X : ndarray, numpy.memmap or scipy.sparse matrix of shape (n_samples, n_features)
         Sparse matrices are read as CSR.
-    blocks : ndarray of int
-        First rows of the blocks this source serves (each :data:`BLOCK_ROWS` long,
-        the last block of X possibly shorter).
     mean, scale : ndarray of shape (n_features,)
-        Standardization, applied to each window as it is read.
+        Standardization, applied to each batch as it is read.
     device : torch.device
+    starts : ndarray of int, optional
+        First rows of the blocks of :data:`BLOCK_ROWS` rows this source serves
+        (a memory-mapped X's training or validation blocks): memory per
+        block, not per row.
+    rows : ndarray of int, optional
+        Or the rows it serves (sorted), grouped in blocks of
+        :data:`BLOCK_ROWS` entries. Neither: all the rows of X.
     """
 
-    def __init__(self, X, blocks, mean, scale, device):
+    def __init__(self, X, mean, scale, device, *, starts=None, rows=None):
         self.X = X
-        self.blocks = np.sort(np.asarray(blocks, dtype=np.int64))
         self.mean, self.scale, self.device = mean, scale, device
-        ends = np.minimum(self.blocks + BLOCK_ROWS, X.shape[0])
-        self.n_samples = int((ends - self.blocks).sum())
+        self.rows = None if rows is None else np.asarray(rows, dtype=np.int64)
+        if self.rows is not None:
+            self.n_samples = int(self.rows.shape[0])
+            self.n_blocks = math.ceil(self.n_samples / BLOCK_ROWS)
+            return
+        if starts is None:
+            starts = np.arange(0, X.shape[0], BLOCK_ROWS)
+        self.starts = np.sort(np.asarray(starts, dtype=np.int64))
+        ends = np.minimum(self.starts + BLOCK_ROWS, X.shape[0])
+        self.n_samples = int((ends - self.starts).sum())
+        self.n_blocks = len(self.starts)
 
-    def _rows(self, starts):
-        """The row indices of the blocks starting at ``starts``, in file order."""
-        n_samples = self.X.shape[0]
-        return np.concatenate(
-            [np.arange(start, min(start + BLOCK_ROWS, n_samples)) for start in np.sort(starts)]
-        )
+    def _block(self, b):
+        """The row indices of block ``b``."""
+        if self.rows is not None:
+            return self.rows[b * BLOCK_ROWS : (b + 1) * BLOCK_ROWS]
+        start = self.starts[b]
+        return np.arange(start, min(start + BLOCK_ROWS, self.X.shape[0]))
 
     def windows(self, shuffle, generator):
         """Yield the row indices of each window, its blocks in a random order if ``shuffle``."""
-        order = np.arange(len(self.blocks))
+        order = np.arange(self.n_blocks)
         if shuffle:
-            order = _permutation(len(self.blocks), generator)
-        for start in range(0, len(order), WINDOW_BLOCKS):
-            yield self._rows(self.blocks[order[start : start + WINDOW_BLOCKS]])
+            order = _permutation(self.n_blocks, generator)
+        for start in range(0, self.n_blocks, WINDOW_BLOCKS):
+            blocks = np.sort(order[start : start + WINDOW_BLOCKS])
+            yield np.concatenate([self._block(b) for b in blocks])
 
     def batches(self, batch_size, shuffle, generator):
         """Yield the mini-batches of one epoch; each window's last batch may be smaller.
@@ -244,13 +257,15 @@ class Split:
     ----------
     train, validation : ndarray of int
         Row indices; in a random order for in-memory X (the validation
-        batches' order), sorted for streamed X (read in runs).
+        batches' order), sorted for streamed X (read in runs). ``train`` is
+        None when ``blocks`` is given.
     blocks : tuple of (ndarray, ndarray) or None
         For a long memory-mapped X, the start rows of the training and the
-        validation blocks of :data:`BLOCK_ROWS` rows: whole blocks are held out.
+        validation blocks of :data:`BLOCK_ROWS` rows: whole blocks are held
+        out, and the training rows are never listed one by one.
     """
 
-    train: np.ndarray
+    train: np.ndarray | None
     validation: np.ndarray
     blocks: tuple | None = None
 
@@ -291,12 +306,10 @@ def validation_split(X, validation_fraction, rng):
     order = rng.permutation(len(blocks))
     train_blocks, validation_blocks = blocks[order[n_val:]], blocks[order[:n_val]]
 
-    def rows(starts):
-        return np.concatenate(
-            [np.arange(b, min(b + BLOCK_ROWS, n_samples)) for b in np.sort(starts)]
-        )
-
-    return Split(rows(train_blocks), rows(validation_blocks), (train_blocks, validation_blocks))
+    validation_rows = np.concatenate(
+        [np.arange(b, min(b + BLOCK_ROWS, n_samples)) for b in np.sort(validation_blocks)]
+    )
+    return Split(None, validation_rows, (train_blocks, validation_blocks))
 
 
 def training_sources(X, mean, scale, device, split):
@@ -327,18 +340,15 @@ def training_sources(X, mean, scale, device, split):
     if sp.issparse(X):
         X = X.tocsr()
     if split is None:
-        blocks = np.arange(0, X.shape[0], BLOCK_ROWS)
-        return StreamedBatches(X, blocks, mean, scale, device), None
-    if split.blocks is None:
-        # A sparse matrix is in memory already (its two parts together are
-        # its own size, never dense), and a memmap split row by row has fewer
-        # than MIN_SPLIT_BLOCKS * BLOCK_ROWS rows.
-        parts = [X[split.train], X[split.validation]]
-        return tuple(
-            StreamedBatches(part, np.arange(0, part.shape[0], BLOCK_ROWS), mean, scale, device)
-            for part in parts
-        )
-    return tuple(StreamedBatches(X, starts, mean, scale, device) for starts in split.blocks)
+        return StreamedBatches(X, mean, scale, device), None
+    # Both sources read their rows from X itself: neither the training nor
+    # the validation rows are copied out.
+    if split.blocks is not None:
+        return tuple(StreamedBatches(X, mean, scale, device, starts=s) for s in split.blocks)
+    return tuple(
+        StreamedBatches(X, mean, scale, device, rows=rows)
+        for rows in (split.train, split.validation)
+    )
 
 
 def _check_split(n_units, n_val, validation_fraction, unit="samples"):

@@ -203,9 +203,8 @@ def test_cuda_streamed_batches_equal_the_cpu_ones_and_stay_intact():
     rng = np.random.RandomState(0)
     X = sp.random(3000, 40, density=0.2, format="csr", random_state=rng, dtype=np.float32)
     mean, scale = np.zeros(40), np.full(40, 2.0)
-    blocks = np.arange(0, 3000, 1024)
-    cpu = StreamedBatches(X, blocks, mean, scale, torch.device("cpu"))
-    cuda = StreamedBatches(X, blocks, mean, scale, torch.device("cuda"))
+    cpu = StreamedBatches(X, mean, scale, torch.device("cpu"))
+    cuda = StreamedBatches(X, mean, scale, torch.device("cuda"))
     expected = [b.clone() for b in cpu.batches(256, True, torch.Generator().manual_seed(0))]
     got = list(cuda.batches(256, True, torch.Generator().manual_seed(0)))
     torch.cuda.synchronize()
@@ -229,3 +228,30 @@ def test_a_streamed_fit_holds_a_batch_not_a_window(tmp_path):
     # Row indices, a batch and the linear start's chunks: the memory of
     # the fit does not grow with the window (nor with N).
     assert peak < window_bytes / 2, (peak, window_bytes)
+
+
+def test_a_sparse_fit_does_not_copy_its_training_or_validation_rows(monkeypatch):
+    from sklearn_ae._fitting import _FitSteps
+
+    X = sp.random(40_000, 200, density=0.1, format="csr", random_state=0, dtype=np.float32)
+    size = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+    _fit(AutoencoderTransformer(3, **FAST), X[:100])  # torch's one-off set-up, untraced
+    # Validation batches of 80 rows: their dense buffer (bounded, not
+    # proportional to N) would otherwise be half of this X.
+    monkeypatch.setattr(data, "EVAL_VALUES", 80 * 200)
+    peaks, train = [], _FitSteps._train
+
+    def traced_train(self, *args):
+        # Training alone: the linear start's statistics are not this test's subject.
+        tracemalloc.start()
+        try:
+            return train(self, *args)
+        finally:
+            peaks.append(tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+
+    monkeypatch.setattr(_FitSteps, "_train", traced_train)
+    est = _fit(AutoencoderTransformer(3, **{**FAST, "max_iter": 1}), X)
+    assert est.validation_scores_ is not None
+    # Both batch sources index X itself: X[train] and X[validation] would cost X's size.
+    assert peaks[0] < 0.25 * size, (peaks, size)
