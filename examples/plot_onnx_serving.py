@@ -11,7 +11,8 @@ classifier, checks that ONNX Runtime gives the same probabilities as
 scikit-learn, and compares the time per row of the two for single-row
 requests and for a batch.
 
-The converters need the optional extra: ``pip install 'sklearn-ae[onnx]'``.
+The converters need onnx, onnxruntime and skl2onnx (the ``onnx`` extra:
+``pip install '.[onnx]'`` from a clone of the repository).
 """
 
 # %%

@@ -376,17 +376,20 @@ class AutoencoderTransformer(_BaseAutoencoder):
     def _encode(self, module, xs):
         return module.encode(xs)
 
-    def _score_standardized(self, state, xs):
-        # scale_ is all ones for the Bernoulli loss: its weights are then 1.
-        # The error in the rows' dtype: scale_**2 of features at 1e30
-        # overflows float32, and score_samples stays the error of
-        # inverse_transform(transform(X)).
+    def _score_raw_rows(self, state, x):
         module = state.module
-        codes = self._encode(module, state.to_network(xs))
         # Through the codes, as inverse_transform(transform(X)) goes, not
         # forward(), which skips their scaling: in float32 the two differ.
-        reconstruction = module.decode(codes).to(xs.dtype)
-        return -self._observation.reconstruction_error(xs, reconstruction, state.scale**2)
+        out = module.decode(self._encode(module, state.network_input(x)))
+        if x.dtype == state.dtype or not self._observation.standardizes:
+            # float32 rows are compared standardized, where a large offset
+            # cancels; scale_ is all ones for the Bernoulli loss (which takes logits).
+            xs = state.standardize(x)
+            return -self._observation.reconstruction_error(xs, out.to(x.dtype), state.scale**2)
+        # float64 rows: the squared error in the original units, in float64,
+        # as ||inverse_transform(transform(x)) - x||^2 (scale_**2 of features
+        # at 1e30 would overflow float32); in place, one temporary.
+        return -state.unstandardize(out).sub_(x).square_().sum(dim=1)
 
     def score_samples(self, X):
         """Minus the per-sample reconstruction error, in the original units of X.

@@ -137,11 +137,11 @@ class _BaseAutoencoder(
         return self._observation.mean(module.decode(z))
 
     @abstractmethod
-    def _score_standardized(self, state, xs):
-        """Per-sample score of standardized inputs ``xs``, in the original units of X.
+    def _score_raw_rows(self, state, x):
+        """Per-sample score of rows ``x`` (a tensor in the rows' dtype), in the original units.
 
-        ``state`` is the :class:`~sklearn_ae._inference.InferenceState`; ``xs``
-        is in the rows' dtype, which ``state.to_network`` casts for the network.
+        ``state`` is the :class:`~sklearn_ae._inference.InferenceState`:
+        ``state.network_input(x)`` is what the network takes.
         """
 
     def _prepare_fit(self, variance, generator):
@@ -321,7 +321,7 @@ class _BaseAutoencoder(
         return self._batched(self._inference_state(X.dtype), X, self._transform_rows)
 
     def _transform_rows(self, state, x):
-        return self._encode(state.module, state.to_network(state.standardize(x)))
+        return self._encode(state.module, state.network_input(x))
 
     def inverse_transform(self, X):
         """Decode latent codes back to the original feature space.
@@ -381,7 +381,7 @@ class _BaseAutoencoder(
         return self._batched(self._inference_state(X.dtype), X, self._score_rows)
 
     def _score_rows(self, state, x):
-        return nan_to_neg_inf(self._score_standardized(state, state.standardize(x)))
+        return nan_to_neg_inf(self._score_raw_rows(state, x))
 
     def score(self, X, y=None):
         """Mean of :meth:`score_samples` over X.
@@ -432,7 +432,8 @@ class _BaseAutoencoder(
 
         A thin convenience over the skl2onnx converter that
         :func:`sklearn_ae.register_onnx_converters` registers, which also
-        converts whole pipelines. Needs ``pip install "sklearn-ae[onnx]"``.
+        converts whole pipelines. Needs onnx and skl2onnx (the ``onnx``
+        extra: ``pip install ".[onnx]"`` from a clone).
 
         Parameters
         ----------
@@ -455,8 +456,13 @@ class _BaseAutoencoder(
         optimizer's state and every fitted array as tensors, the constructor
         parameters and the other fitted values as JSON in its header, and a
         SHA-256 checksum of both. :func:`sklearn_ae.load` reads it back
-        without executing any code from it. Needs ``safetensors``
-        (``pip install "sklearn-ae[safe]"``).
+        without executing any code from it. Needs ``safetensors``, a
+        dependency of the package. Estimators fitted on pandas or polars
+        DataFrames keep their ``feature_names_in_``.
+
+        .. versionchanged:: 0.2.0
+           DataFrame-fitted estimators save; files get the usual permissions
+           (the umask's), not 0600.
 
         Parameters
         ----------

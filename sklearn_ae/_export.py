@@ -7,7 +7,8 @@ mean). Once :func:`register_converters` has run, :func:`skl2onnx.to_onnx`
 converts any pipeline that holds one of the estimators; :func:`to_onnx`
 converts a fitted estimator on its own.
 
-onnx and skl2onnx are an optional extra (``pip install 'sklearn-ae[onnx]'``):
+onnx and skl2onnx are an optional extra (the ``onnx`` extra: ``pip install '.[onnx]'``
+from a clone, or ``pip install onnx onnxruntime skl2onnx``):
 they are imported only when a function here is called, so importing this
 module costs nothing without them.
 """
@@ -40,7 +41,8 @@ def _import_skl2onnx():
     except ImportError as exc:
         raise ImportError(
             "ONNX export needs the optional packages onnx and skl2onnx (and onnxruntime "
-            "to run the exported models); install them with: pip install 'sklearn-ae[onnx]'"
+            "to run the exported models); install them with: pip install onnx onnxruntime "
+            "skl2onnx (the 'onnx' extra of sklearn-ae)"
         ) from exc
     return skl2onnx
 
@@ -294,7 +296,7 @@ def register_converters():
     Raises
     ------
     ImportError
-        If onnx or skl2onnx is not installed (``pip install 'sklearn-ae[onnx]'``).
+        If onnx or skl2onnx is not installed (``pip install onnx onnxruntime skl2onnx``).
     """
     skl2onnx = _import_skl2onnx()
     for estimator_class, alias in _ALIASES.items():
@@ -339,7 +341,7 @@ def to_onnx(estimator, path=None, *, target_opset=None):
     NotImplementedError
         If its encoder is a custom module rather than the built-in network.
     ImportError
-        If onnx or skl2onnx is not installed (``pip install 'sklearn-ae[onnx]'``).
+        If onnx or skl2onnx is not installed (``pip install onnx onnxruntime skl2onnx``).
 
     Examples
     --------

@@ -85,9 +85,26 @@ class InferenceState(NamedTuple):
         """``(x - mean) / scale``, in the rows' dtype (:meth:`to_network` casts it)."""
         return (x - self.mean) / self.scale
 
+    def network_input(self, x):
+        """``(x - mean) / scale`` in the network's dtype, centred in the rows' dtype.
+
+        The subtraction computes in the rows' dtype (a large offset would lose
+        a float32 row's precision) and writes the network's: one pass and one
+        float32 array, not a float64 temporary and its cast.
+        """
+        if x.dtype == self.dtype:
+            return self.standardize(x)
+        out = torch.empty(x.shape, dtype=self.dtype, device=x.device)
+        torch.sub(x, self.mean, out=out)
+        return out.div_(self.scale.to(self.dtype))
+
     def unstandardize(self, xs):
         """``xs * scale + mean``: the network's rows back in the original units and dtype."""
-        return xs.to(self.mean.dtype) * self.scale + self.mean
+        if xs.dtype == self.mean.dtype:
+            return xs * self.scale + self.mean
+        out = torch.empty(xs.shape, dtype=self.mean.dtype, device=xs.device)
+        torch.mul(xs, self.scale, out=out)
+        return out.add_(self.mean)
 
 
 def inference_state(module, mean, scale, device, dtype):

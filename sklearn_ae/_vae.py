@@ -506,8 +506,8 @@ class VAETransformer(_BaseAutoencoder):
             total = total + log_likelihood.to(wide).sum(0)
         return (total / noise.shape[0]).to(xs.dtype), kl_to_standard_normal(mu, log_var)
 
-    def _score_standardized(self, state, xs):
-        expected, kl = self._fixed_noise_terms(state.module, state.to_network(xs))
+    def _score_raw_rows(self, state, x):
+        expected, kl = self._fixed_noise_terms(state.module, state.network_input(x))
         # In the rows' dtype: the log-scale of features at 1e30 is large.
         return elbo(expected, kl).to(state.mean.dtype) - self._log_scale
 
@@ -580,7 +580,7 @@ class VAETransformer(_BaseAutoencoder):
 
     def _log_likelihood_rows(self, state, x, *, n_samples, generator):
         """The IWAE estimate of ``log p(x)`` of raw rows, ``n_samples`` draws each."""
-        module, xs = state.module, state.to_network(state.standardize(x))
+        module, xs = state.module, state.network_input(x)
         mu, log_var = module.encode(xs)
         std = torch.exp(0.5 * log_var)
         step = _draws_per_pass(xs)
