@@ -285,8 +285,7 @@ class _BaseAutoencoder(
 
     def _batched(self, state, A, fn):
         """:func:`~sklearn_ae._inference.batched`, on the thread count its batches call for."""
-        n_weights = sum(p.numel() for p in state.module.parameters())
-        work = min(A.shape[0], inference_rows(A.shape[1])) * n_weights
+        work = min(A.shape[0], inference_rows(A.shape[1])) * state.n_weights
         with torch_threads(threads_for(self.n_threads, work)):
             return batched(state, A, fn)
 

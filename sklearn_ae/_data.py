@@ -145,8 +145,8 @@ class StreamedBatches:
     def batches(self, batch_size, shuffle, generator):
         """Yield the mini-batches of one epoch; each window's last batch may be smaller.
 
-        Each batch is standardized (and densified) on its own, so a sparse
-        window stays sparse, into one buffer reused from batch to batch: a
+        Each batch is standardized (and densified) on its own, so sparse rows
+        stay sparse until then, into one buffer reused from batch to batch: a
         batch is valid until the next one is drawn (on the CPU it shares the
         buffer's memory). Allocating every batch afresh let glibc's heap grow
         by hundreds of MB on wide sparse rows. On CUDA the batches go through
@@ -156,25 +156,22 @@ class StreamedBatches:
             yield from self._pinned_batches(batch_size, shuffle, generator)
             return
         buffer = np.empty((batch_size, self.X.shape[1]), dtype=np.float32)
-        for rows in self._batch_rows(batch_size, shuffle, generator, self._raw_buffer(batch_size)):
+        for rows in self._batch_rows(batch_size, shuffle, generator):
             out = standardize_into(rows, self.mean, self.scale, buffer[: rows.shape[0]])
             yield torch.from_numpy(out).to(self.device)
 
-    def _raw_buffer(self, batch_size):
-        """A reusable array for a batch of dense raw rows (None for sparse X)."""
-        if sp.issparse(self.X):
-            return None
-        return np.empty((batch_size, self.X.shape[1]), dtype=self.X.dtype)
-
-    def _batch_rows(self, batch_size, shuffle, generator, raw=None):
+    def _batch_rows(self, batch_size, shuffle, generator):
         """The raw rows of each batch of one epoch, read from X batch by batch.
 
-        Dense rows are read into ``raw``, valid until the next batch. Reading
+        Dense rows are read into one reused array, valid until the next batch. Reading
         a whole window first (65,536 rows) held two windows at once as the
         next was read, 262 MB on 500 float32 features, and allocating each
         batch afresh let glibc's heap grow: a fit's anonymous memory grew by
         160 MB between 50,000 and 200,000 rows of a memmap.
         """
+        raw = None
+        if not sp.issparse(self.X):
+            raw = np.empty((batch_size, self.X.shape[1]), dtype=self.X.dtype)
         # The heap is trimmed every TRIM_VALUES values read (about 50 us a trim).
         trim_every = max(1, TRIM_VALUES // (batch_size * self.X.shape[1]))
         n_batches = 0
@@ -204,8 +201,7 @@ class StreamedBatches:
         shape = (batch_size, self.X.shape[1])
         buffers = [torch.empty(shape, dtype=torch.float32, pin_memory=True) for _ in range(2)]
         copied = [None, None]
-        raw = self._raw_buffer(batch_size)
-        for i, rows in enumerate(self._batch_rows(batch_size, shuffle, generator, raw)):
+        for i, rows in enumerate(self._batch_rows(batch_size, shuffle, generator)):
             k = i % 2
             if copied[k] is not None:
                 copied[k].synchronize()

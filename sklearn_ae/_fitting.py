@@ -273,6 +273,8 @@ class _FitSteps:
     def _step_work(self, shape, hidden):
         """Multiply-adds of one forward pass of one training batch (for the thread count).
 
+        Called after :meth:`_check_fit`, which has set ``n_features_in_``.
+
         The default networks' weights, estimated from the layer sizes: the
         encoder's and decoder's MLPs and their affine paths (a user's modules
         are not counted).
@@ -282,17 +284,16 @@ class _FitSteps:
         weights = 2 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
         weights += 2 * n_features * self.n_components
         n_train = max(1, int(n_samples * (1 - self.validation_fraction)))
-        return self._effective_batch_size(n_train, n_features) * weights
+        return self._effective_batch_size(n_train) * weights
 
-    def _effective_batch_size(self, n_train, n_features=None):
+    def _effective_batch_size(self, n_train):
         if self.batch_size != "auto":
             return min(self.batch_size, n_train)
         # About 10 steps per epoch: small data get enough optimizer steps per
         # epoch, large data keep batches of 256; very wide rows (sparse text)
         # come fewer per batch, so that a dense batch stays a few MB.
         low, high = _AUTO_BATCH_BOUNDS
-        n_features = self.n_features_in_ if n_features is None else n_features
-        high = max(low, min(high, _AUTO_BATCH_VALUES // n_features))
+        high = max(low, min(high, _AUTO_BATCH_VALUES // self.n_features_in_))
         return min(int(np.clip(n_train // _AUTO_STEPS_PER_EPOCH, low, high)), n_train)
 
     def _handle_stop(self, history, incremental, first_call):

@@ -70,12 +70,16 @@ class InferenceState(NamedTuple):
         The standardization, in the dtype of the rows (and of the results).
     dtype : torch.dtype
         The network's dtype: what :meth:`to_network` casts to.
+    n_weights : int
+        The network's parameters, counted once: the work of a forward pass
+        per row, from which the thread count of a batch is chosen.
     """
 
     module: torch.nn.Module
     mean: torch.Tensor
     scale: torch.Tensor
     dtype: torch.dtype
+    n_weights: int
 
     def to_network(self, t):
         """``t`` in the network's dtype."""
@@ -127,6 +131,7 @@ def inference_state(module, mean, scale, device, dtype):
         to_tensor(mean, device, torch_dtype),
         to_tensor(scale, device, torch_dtype),
         next(module.parameters()).dtype,
+        sum(p.numel() for p in module.parameters()),
     )
 
 

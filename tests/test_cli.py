@@ -10,6 +10,7 @@ import joblib
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
+from test_demo import _table_rows
 
 import sklearn_ae
 from sklearn_ae.__main__ import main
@@ -32,17 +33,6 @@ def _error(capsys, *args):
     err = capsys.readouterr().err
     assert "Traceback" not in err
     return err
-
-
-def _table_rows(out, first_header):
-    lines = out.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header} "))
-    rows = []
-    for line in lines[start + 2 :]:
-        if not line.startswith("|"):
-            break
-        rows.append([cell.strip() for cell in line.strip("|").split("|")])
-    return rows
 
 
 def _labelled_csv(path, n_samples=45, header=True, label_column=2):
