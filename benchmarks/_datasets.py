@@ -171,6 +171,21 @@ def fashion_mnist(n_train=3500, n_test=2000):
     return X_train, X_test
 
 
+def fashion_mnist_labels(n_train=3500, n_test=2000):
+    """The class labels of :func:`fashion_mnist`'s rows, or None when it is not installed."""
+    train = FASHION_MNIST_DIR / "train-labels-idx1-ubyte.gz"
+    test = FASHION_MNIST_DIR / "t10k-labels-idx1-ubyte.gz"
+    if not (train.exists() and test.exists()):
+        return None
+    return _idx_labels(train)[:n_train], _idx_labels(test)[:n_test]
+
+
+def _idx_labels(path):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    return np.frombuffer(data, dtype=np.uint8, offset=8).astype(np.int64)
+
+
 def training_constant(X_train):
     """Columns constant in the training rows (scikit-learn's VarianceThreshold(0) rule)."""
     return np.ptp(X_train, axis=0) == 0

@@ -78,9 +78,11 @@ class AutoencoderTransformer(_BaseAutoencoder):
         does not standardize and ends the decoder in a sigmoid.
 
     batch_size : int or "auto", default="auto"
-        Mini-batch size. ``"auto"`` gives about 10 optimizer steps per epoch:
-        ``n_train // 10`` clipped to [16, 256] (and at most ``n_train``), so
-        small data get enough steps and large data batches of 256; rows wider
+        Mini-batch size. ``"auto"`` takes ``2 * sqrt(n_train)`` rows, rounded
+        and clipped to [16, 256] (and at most ``n_train``): about
+        ``sqrt(n_train) / 2`` optimizer steps per epoch, so small data get
+        enough steps (67 rows on the 1,131 training rows of digits) and large
+        data batches of 256; rows wider
         than 4096 features come at most ``2**20 / n_features`` per batch (but
         at least 16), so that a densified batch stays small.
 

@@ -438,3 +438,18 @@ def test_float64_rows_run_the_float32_network_and_come_back_float64(cls, X_small
         assert_allclose(out64, out32, rtol=1e-5, atol=1e-5)
     Z = est.transform(X64)
     assert est.inverse_transform(Z).dtype == np.float64
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+@pytest.mark.parametrize(
+    "n_samples, batch",
+    # 2 sqrt(n) rows, clipped to [16, 256]: 16 at the floor, 85 for digits'
+    # 1,797 rows (22 steps an epoch, where n // 10 gave 11), 256 at the cap.
+    [(40, 16), (1797, 85), (20_000, 256)],
+)
+def test_auto_batch_size_grows_with_the_square_root_of_the_rows(cls, n_samples, batch):
+    X = np.random.RandomState(0).normal(size=(n_samples, 4))
+    est = cls(n_components=2, max_iter=1, early_stopping=False, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations"):
+        est.fit(X)
+    assert est.n_steps_ == -(-n_samples // batch)

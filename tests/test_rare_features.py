@@ -76,7 +76,10 @@ def test_branch_sees_inputs_clamped_to_the_training_box(digits):
         assert torch.equal(encoder.residual(encoder.input_high[None]), encoder.residual(edge))
         branch_far = encoder(far) - encoder.linear(far)
         branch_edge = encoder(edge) - encoder.linear(edge)
-    assert_allclose(branch_far.numpy(), branch_edge.numpy(), atol=1e-5)
+        # The subtraction cancels the far row's huge linear part: float32
+        # rounding of that part is the tolerance.
+        rounding = 1e-6 * float(encoder.linear(far).abs().max()) + 1e-6
+    assert_allclose(branch_far.numpy(), branch_edge.numpy(), atol=rounding)
 
 
 def test_autoencoder_on_rare_features_is_no_worse_than_pca(rare):

@@ -66,7 +66,9 @@ def test_auto_threads_follow_the_work_and_never_exceed_the_setting(two_threads):
 def test_wide_rows_train_on_more_threads(two_threads, monkeypatch):
     seen = threads_seen(monkeypatch)
     X = np.random.RandomState(0).uniform(size=(3000, 784)).astype(np.float32)
-    AutoencoderTransformer(n_components=2, max_iter=1, early_stopping=False).fit(X)
+    # Batches of 256 (batch_size="auto" on tall data) of 784 features: about
+    # 5.6e7 multiply-adds a step, over the 2**24 a thread takes.
+    AutoencoderTransformer(n_components=2, max_iter=1, early_stopping=False, batch_size=256).fit(X)
     assert seen == [2]
     assert torch.get_num_threads() == 2
 

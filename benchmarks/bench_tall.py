@@ -1,0 +1,209 @@
+"""Time to quality on tall data: this checkout's default fits against a baseline checkout's.
+
+What it measures
+----------------
+Default ``AutoencoderTransformer(n_components=d)`` and ``VAETransformer(n_components=d)``
+(plus ``random_state=seed`` and ``device="cpu"``), d in {2, 8}, on tall data:
+
+* ``fashion10k`` and ``fashion30k``: the first 10,000 / 30,000 training images
+  of Fashion-MNIST and its first 2,000 test images, pixels / 255 (Debian's
+  ``dataset-fashion-mnist``; skipped with a note when absent);
+* ``patches200k``: 200,000 8x8x3 patches of scikit-learn's two sample images
+  (100,000 per image, ``bench_fit.patches_data``), / 255, split 70/30
+  (``random_state=0``).
+
+Each fit runs in a fresh process with one torch/BLAS thread, once with the
+baseline checkout first on ``PYTHONPATH`` and once with this one; the order of
+the two alternates from one configuration to the next. Reported per
+configuration: fit seconds of both and their ratio (this / baseline), the
+epochs run, the held-out quality (AE: mean over the test rows of the per-row
+MSE of ``inverse_transform(transform(X))``; VAE: ``score``, the mean ELBO per
+row in nats) and, on Fashion-MNIST, the test accuracy of
+``LogisticRegression(max_iter=1000)`` fitted on the training rows' codes.
+Bar (issue "Speed where users feel it"): ratio <= 0.5 with quality and
+accuracy no worse than the baseline's.
+
+``--jobs 2`` runs the baseline's fit and this checkout's fit of one
+configuration at the same time, one per core: both see the same machine, so
+their ratio stays fair, and the run takes half the wall time. Run::
+
+    git worktree add /tmp/baseline 8fc6704
+    .venv/bin/python benchmarks/bench_tall.py --baseline /tmp/baseline --jobs 2
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+WORKLOADS = ("fashion10k", "fashion30k", "patches200k")
+
+
+def load(workload):
+    """Training rows, test rows and (Fashion-MNIST only) their labels; None when absent."""
+    sys.path.insert(0, str(HERE))
+    from _datasets import fashion_mnist, fashion_mnist_labels
+
+    if workload.startswith("fashion"):
+        n_train = {"fashion10k": 10_000, "fashion30k": 30_000}[workload]
+        data = fashion_mnist(n_train, 2000)
+        if data is None:
+            return None
+        return (*data, *fashion_mnist_labels(n_train, 2000))
+    from bench_fit import patches_data
+    from sklearn.model_selection import train_test_split
+
+    X_train, X_test = train_test_split(patches_data(100_000), test_size=0.3, random_state=0)
+    return X_train, X_test, None, None
+
+
+def child(workload, estimator, d, seed):
+    """One fit in this process; prints its measurements as one JSON line."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    threadpool_limits(1)
+    from sklearn.linear_model import LogisticRegression
+
+    import sklearn_ae
+
+    X_train, X_test, y_train, y_test = load(workload)
+    cls = {"ae": sklearn_ae.AutoencoderTransformer, "vae": sklearn_ae.VAETransformer}[estimator]
+    model = cls(d, random_state=seed, device="cpu")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        start = time.perf_counter()
+        model.fit(X_train)
+        seconds = time.perf_counter() - start
+    if estimator == "ae":
+        error = (model.inverse_transform(model.transform(X_test)) - X_test) ** 2
+        quality = float(error.mean(axis=1).mean())
+    else:
+        quality = float(model.score(X_test))
+    accuracy = None
+    if y_train is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            classifier = LogisticRegression(max_iter=1000).fit(model.transform(X_train), y_train)
+        accuracy = float(classifier.score(model.transform(X_test), y_test))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "epochs": int(model.n_iter_),
+                "quality": quality,
+                "accuracy": accuracy,
+                "warnings": sum("Maximum iterations" in str(w.message) for w in caught),
+                "package": str(Path(sklearn_ae.__file__).parent),
+            }
+        )
+    )
+
+
+def spawn(checkout, args):
+    env = dict(os.environ, PYTHONPATH=str(checkout), OMP_NUM_THREADS="1")
+    return subprocess.Popen(
+        [sys.executable, __file__, "--child", *map(str, args)],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def result(process):
+    out, _ = process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"a child fit failed (exit {process.returncode})")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", type=Path, required=True, help="the baseline checkout")
+    parser.add_argument("--data", nargs="+", choices=WORKLOADS, default=list(WORKLOADS))
+    parser.add_argument("--estimators", nargs="+", choices=["ae", "vae"], default=["ae", "vae"])
+    parser.add_argument("--d", nargs="+", type=int, default=[2, 8])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, choices=[1, 2], default=1)
+    parser.add_argument("--json", type=Path, help="write every measurement to this file")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        workload, estimator, d, seed = args.child
+        return child(workload, estimator, int(d), int(seed))
+
+    from _report import cpu_model, git_revision, markdown_table
+
+    print(f"# Tall data: this checkout ({git_revision()}) against {args.baseline}")
+    print(f"1 torch/BLAS thread per fit, {args.jobs} fit(s) at a time; CPU: {cpu_model()}")
+    rows, records, index = [], [], 0
+    for workload in args.data:
+        if workload.startswith("fashion") and load("fashion10k") is None:
+            print(f"{workload}: skipped, Debian's dataset-fashion-mnist is not installed")
+            continue
+        for estimator in args.estimators:
+            for d in args.d:
+                fit = (workload, estimator, d, args.seed)
+                order = [("baseline", args.baseline), ("this", ROOT)]
+                if index % 2:
+                    order.reverse()
+                index += 1
+                if args.jobs == 2:
+                    running = [(name, spawn(checkout, fit)) for name, checkout in order]
+                    measured = {name: result(process) for name, process in running}
+                else:
+                    measured = {name: result(spawn(checkout, fit)) for name, checkout in order}
+                old, new = measured["baseline"], measured["this"]
+                ratio = new["seconds"] / old["seconds"]
+                better = (np.less_equal if estimator == "ae" else np.greater_equal)(
+                    new["quality"], old["quality"]
+                )
+                accurate = new["accuracy"] is None or new["accuracy"] >= old["accuracy"]
+                records.append({"fit": fit, **measured, "ratio": ratio})
+                rows.append(
+                    [
+                        workload,
+                        estimator.upper(),
+                        d,
+                        f"{old['seconds']:.1f} ({old['epochs']})",
+                        f"{new['seconds']:.1f} ({new['epochs']})",
+                        f"{ratio:.2f}",
+                        f"{old['quality']:.5g}",
+                        f"{new['quality']:.5g}",
+                        "" if old["accuracy"] is None else f"{old['accuracy']:.3f}",
+                        "" if new["accuracy"] is None else f"{new['accuracy']:.3f}",
+                        "PASS" if ratio <= 0.5 and better and accurate else "fail",
+                    ]
+                )
+                print(" | ".join(map(str, rows[-1])), flush=True)
+    header = [
+        "data",
+        "model",
+        "d",
+        "baseline s (epochs)",
+        "this s (epochs)",
+        "this / baseline",
+        "baseline quality",
+        "this quality",
+        "baseline accuracy",
+        "this accuracy",
+        "bar",
+    ]
+    print()
+    print(markdown_table(header, rows))
+    print("quality: AE held-out MSE (lower is better), VAE held-out mean ELBO in nats (higher)")
+    if args.json:
+        args.json.write_text(json.dumps(records, indent=1), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
