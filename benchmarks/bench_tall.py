@@ -128,7 +128,7 @@ def result(process):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", type=Path, required=True, help="the baseline checkout")
+    parser.add_argument("--baseline", type=Path, help="the baseline checkout (required)")
     parser.add_argument("--data", nargs="+", choices=WORKLOADS, default=list(WORKLOADS))
     parser.add_argument("--estimators", nargs="+", choices=["ae", "vae"], default=["ae", "vae"])
     parser.add_argument("--d", nargs="+", type=int, default=[2, 8])
@@ -140,6 +140,8 @@ def main(argv=None):
     if args.child:
         workload, estimator, d, seed = args.child
         return child(workload, estimator, int(d), int(seed))
+    if args.baseline is None:
+        parser.error("--baseline is required")
 
     from _report import cpu_model, git_revision, markdown_table
 

@@ -90,7 +90,10 @@ class AutoencoderTransformer(_BaseAutoencoder):
         Torch optimizer; ``"sgd"`` uses Nesterov momentum 0.9.
 
     learning_rate_init : float, default=1e-3
-        Step size.
+        Step size. With a validation split the weights judged and kept are an
+        exponential moving average of the iterates over about the last 100
+        steps (at most an epoch's): the optimizer's last iterate is not the
+        model.
 
     alpha : float, default=1e-4
         L2 penalty (weight decay) on the weight matrices of the residual
@@ -110,7 +113,10 @@ class AutoencoderTransformer(_BaseAutoencoder):
         rule does not depend on the units or the dynamic range of X.
 
     n_iter_no_change : int, default=10
-        See ``tol``.
+        See ``tol``. On a validation split training also stops when the curve
+        has flattened: when the best criterion of the last
+        ``n_iter_no_change`` epochs improves on the best before them by less
+        than 1% of all it has improved since the starting weights.
 
     early_stopping : bool or "auto", default="auto"
         Hold out ``validation_fraction`` of the data, use its loss as the

@@ -30,7 +30,7 @@ from ._covariance import diagonal, without_features
 from ._data import evaluation_batches, streams, training_sources, validation_split
 from ._device import flush_denormals, make_generator, resolve_device
 from ._scaling import column_moments, column_range, held_out_folds, merge_moments, scale_rule
-from ._stopping import Monitor, NonFiniteStartError, StoppingRule
+from ._stopping import FLAT_SHARE, Monitor, NonFiniteStartError, StoppingRule
 from ._training import make_optimizer, train
 from ._validation import (
     check_float32_scale,
@@ -351,6 +351,9 @@ class _FitSteps:
         reason = {
             "converged": f"stopped at epoch {last} of {self.max_iter}: no significant "
             f"improvement on {where} for {self.n_iter_no_change + 1} epochs",
+            "flattened": f"stopped at epoch {last} of {self.max_iter}: the last "
+            f"{self.n_iter_no_change} epochs gained less than {FLAT_SHARE:.0%} of the "
+            f"improvement on {where} since the start",
             "max_iter": f"reached max_iter={self.max_iter} before the stopping rule was met",
             "diverged": f"stopped at epoch {last}: the training loss became non-finite",
             "interrupted": f"interrupted by the user at epoch {last}",

@@ -14,6 +14,13 @@ Three rules, applied once per epoch by a :class:`Monitor`:
   epoch's per-sample losses must beat the best epoch's, paired row by row, by
   at least half a standard error. Otherwise a noisy validation loss that drifts
   up by less than its noise keeps setting new records and never stops.
+  With a validation set training also stops when the curve has flattened:
+  when the best criterion of the last ``n_iter_no_change`` epochs improves on
+  the best before them by less than ``FLAT_SHARE`` of all it has improved
+  since the starting weights (on a curve that stops moving, one epoch before
+  the plateau rule would). On tall data the validation losses of averaged
+  weights fall smoothly and by a little every epoch, so the plateau rule
+  alone ran on for many epochs that each gained a hundredth of a percent.
 * **Best weights.** With a validation set the weights kept at the end are
   the starting weights (on a first fit, the linear solution) unless some
   epoch beats them *significantly*: its per-sample validation losses beat
@@ -37,6 +44,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+#: Share of the improvement since the start below which the gain of the last
+#: ``n_iter_no_change`` epochs counts as flat (see the module docstring).
+FLAT_SHARE = 0.01
 
 
 class NonFiniteStartError(FloatingPointError):
@@ -160,6 +171,7 @@ class Monitor:
         self.kept_state, self.kept_losses = self.last_finite, losses
         self.start_losses = self.best_losses = losses
         self.best_criterion = self.rule.criterion(float(losses.mean()))
+        self.record = [self.best_criterion]
 
     def _evaluate(self):
         was_training = self.module.training
@@ -190,7 +202,7 @@ class Monitor:
 
         Returns
         -------
-        status : {"diverged", "converged", None}
+        status : {"diverged", "converged", "flattened", None}
         validation_loss : float or None
             Mean validation loss of this epoch's weights.
         """
@@ -231,7 +243,19 @@ class Monitor:
             self.bad_epochs += 1
         if self.bad_epochs > self.rule.n_iter_no_change:
             return "converged", validation_loss
+        if self.has_validation and self._flattened(criterion):
+            return "flattened", validation_loss
         return None, validation_loss
+
+    def _flattened(self, criterion):
+        """Whether the record criterion's last ``n_iter_no_change`` epochs gained too little."""
+        self.record.append(min(self.record[-1], criterion))
+        window = self.rule.n_iter_no_change
+        if len(self.record) <= window:
+            return False
+        total = self.record[0] - self.record[-1]
+        recent = self.record[-window - 1] - self.record[-1]
+        return bool(total > 0 and recent < FLAT_SHARE * total)
 
     def interrupted(self):
         """Ctrl-C: go back to the weights of the last complete epoch."""

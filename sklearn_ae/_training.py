@@ -7,6 +7,11 @@ per batch. When to stop and which weights to keep
 is decided by a :class:`~sklearn_ae._stopping.Monitor`. Nothing here knows
 about scikit-learn estimators: the estimator passes a ``batch_loss`` callable
 and reads back a :class:`History`.
+
+With a validation set the loop trains one set of weights and judges
+another: an exponential moving average of the weights over the steps
+(:class:`WeightAverage`, Polyak averaging). The average is what the monitor
+evaluates, keeps and returns; the optimizer goes on from the raw weights.
 """
 
 from dataclasses import dataclass, field
@@ -39,7 +44,7 @@ class History:
         Epochs whose loss was finite.
     n_steps : int
         Optimizer steps taken.
-    stop_reason : {"converged", "max_iter", "diverged", "interrupted"}
+    stop_reason : {"converged", "flattened", "max_iter", "diverged", "interrupted"}
         Why the loop ended.
     """
 
@@ -93,6 +98,57 @@ def make_optimizer(name, module, learning_rate, alpha):
     return cls(groups, lr=learning_rate)
 
 
+#: The most steps :class:`WeightAverage` averages over (about).
+AVERAGE_STEPS = 100
+
+
+def average_decay(steps_per_epoch):
+    """The decay of the weight average: over about ``min(100, steps_per_epoch)`` steps.
+
+    An average over more steps than an epoch lags the weights the monitor
+    judges by more than an epoch: on 358 rows (breast_cancer, 10 steps an
+    epoch) an average over 100 steps kept the linear start at every seed
+    where the raw weights beat it by 5%.
+    """
+    return 1.0 - 1.0 / max(2, min(AVERAGE_STEPS, steps_per_epoch))
+
+
+class WeightAverage:
+    """An exponential moving average of a module's parameters over optimizer steps.
+
+    The iterates of Adam at a constant learning rate scatter around the
+    minimum they approach; their average sits closer to it. On 10,000
+    Fashion-MNIST images (d=8) the averaged weights reached the held-out
+    error of the raw weights' last epoch in about half the epochs, which is
+    what a decaying learning rate would give without having to know when to
+    decay.
+
+    Parameters
+    ----------
+    params : list of torch.nn.Parameter
+        The parameters the optimizer updates.
+    decay : float
+        Weight of the previous average in each update (see :func:`average_decay`).
+    """
+
+    def __init__(self, params, decay):
+        self.params = [p.detach() for p in params]
+        self.average = [p.clone() for p in self.params]
+        self.weight = 1.0 - decay
+
+    def update(self):
+        """Move the average toward the current parameters (after a step)."""
+        torch._foreach_lerp_(self.average, self.params, self.weight)
+
+    def swap(self):
+        """Exchange the parameters with their average (call again to undo)."""
+        with torch.no_grad():
+            for param, average in zip(self.params, self.average):
+                raw = param.clone()
+                param.copy_(average)
+                average.copy_(raw)
+
+
 def train_step(stepper, batch_loss, xb):
     """One gradient step on batch ``xb``; returns the detached loss terms (no sync)."""
     stepper.zero_grad()
@@ -102,8 +158,10 @@ def train_step(stepper, batch_loss, xb):
     return terms
 
 
-def run_epoch(stepper, batch_loss, source, batch_size, shuffle, generator):
+def run_epoch(stepper, batch_loss, source, batch_size, shuffle, generator, average=None):
     """One pass over a batch source: the sample-weighted mean terms (on device), and the steps.
+
+    ``average``, a :class:`WeightAverage` or None, is updated after every step.
 
     The terms are summed in place as the steps go. Keeping a small tensor
     per step until the end of the epoch, between the batch-sized temporaries
@@ -113,6 +171,8 @@ def run_epoch(stepper, batch_loss, source, batch_size, shuffle, generator):
     total, n_samples, n_steps = None, 0, 0
     for xb in source.batches(batch_size, shuffle, generator):
         terms = train_step(stepper, batch_loss, xb)
+        if average is not None:
+            average.update()
         size = xb.shape[0]
         total = terms * size if total is None else total.add_(terms, alpha=size)
         n_samples += size
@@ -173,10 +233,20 @@ def train(
     monitor.begin()
     module.train()
     stepper = Stepper(optimizer)
+    # Without a validation set nothing would judge the average, and
+    # partial_fit's passes continue from the weights the optimizer left.
+    average = None
+    if monitor.has_validation:
+        steps_per_epoch = -(-source.n_samples // batch_size)
+        average = WeightAverage(stepper.params, average_decay(steps_per_epoch))
     try:
         for epoch in bar if bar is not None else epochs:
-            terms, n_steps = run_epoch(stepper, batch_loss, source, batch_size, shuffle, generator)
+            terms, n_steps = run_epoch(
+                stepper, batch_loss, source, batch_size, shuffle, generator, average
+            )
             history.n_steps += n_steps
+            if average is not None:
+                average.swap()  # the monitor judges (and snapshots) the average
             # The one host-device synchronisation of the epoch.
             values = torch.cat([terms.detach(), *monitor.epoch_tensors()]).cpu().numpy()
             epoch_terms = dict(
@@ -184,6 +254,8 @@ def train(
             )
             loss = epoch_terms["loss"]
             status, validation_loss = monitor.end_epoch(loss, values[terms.numel() :])
+            if average is not None and status != "diverged":
+                average.swap()  # back to the raw weights, which the optimizer continues
             if status == "diverged":
                 history.stop_reason = "diverged"
                 break
@@ -200,8 +272,8 @@ def train(
                 if validation_loss is not None:
                     message += f", validation loss = {validation_loss:.8f}"
                 print(message)
-            if stop_early and status == "converged":
-                history.stop_reason = "converged"
+            if stop_early and status in ("converged", "flattened"):
+                history.stop_reason = status
                 break
     except KeyboardInterrupt:
         monitor.interrupted()

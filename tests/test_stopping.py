@@ -5,7 +5,7 @@ import torch
 from numpy.testing import assert_array_equal
 
 from sklearn_ae._modules import mlp
-from sklearn_ae._stopping import Monitor, StoppingRule, significantly_better
+from sklearn_ae._stopping import FLAT_SHARE, Monitor, StoppingRule, significantly_better
 
 
 def test_significance_is_a_paired_test():
@@ -55,3 +55,42 @@ def test_non_finite_epoch_restores_the_last_finite_weights():
     assert status == "diverged"
     for a, b in zip(module.parameters(), good):
         assert_array_equal(a.detach().numpy(), b.numpy())
+
+
+def _validated_stop(means, n_iter_no_change=3):
+    """(status, epoch) of the first stop of a validated run with these mean losses."""
+    rows = 1.0 + np.random.RandomState(0).uniform(-0.1, 0.1, 50)
+    curve = iter(means)
+    module = mlp([2, 2], "relu", torch.Generator().manual_seed(0))
+    monitor = Monitor(
+        module,
+        StoppingRule(0.0, n_iter_no_change, True),
+        lambda: torch.tensor(next(curve) * rows),
+    )
+    monitor.begin()
+    for epoch in range(1, len(means)):
+        status, _ = monitor.end_epoch(1.0, np.concatenate([[0.0], means[epoch] * rows]))
+        if status is not None:
+            return status, epoch
+    return None, None
+
+
+def test_a_flattened_curve_stops_before_the_plateau_rule():
+    # Every epoch improves (by a consistent, significant shift), so the plateau
+    # rule never fires; the gain of the last 3 epochs falls below FLAT_SHARE
+    # of the gain since the start once the curve has flattened.
+    means = [1.0 + 0.5**k for k in range(40)]
+    status, epoch = _validated_stop(means)
+    assert status == "flattened"
+    record = np.log(means)
+    total = record[0] - record[epoch]
+    assert record[epoch - 3] - record[epoch] < FLAT_SHARE * total
+    assert record[epoch - 4] - record[epoch - 1] >= FLAT_SHARE * (record[0] - record[epoch - 1])
+
+
+def test_steady_progress_is_not_flat():
+    # The same gain every epoch: the last 3 of k epochs are 3/k of the total,
+    # which stays above FLAT_SHARE (1%) for 300 epochs.
+    assert FLAT_SHARE == 0.01
+    means = list(np.exp(-0.01 * np.arange(250)))
+    assert _validated_stop(means) == (None, None)

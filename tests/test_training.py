@@ -11,7 +11,7 @@ from sklearn_ae._data import TensorBatches
 from sklearn_ae._fused_adam import Stepper
 from sklearn_ae._modules import Autoencoder, mlp
 from sklearn_ae._stopping import Monitor, StoppingRule
-from sklearn_ae._training import make_optimizer, train
+from sklearn_ae._training import WeightAverage, make_optimizer, train
 
 
 def _setup(seed=0):
@@ -60,12 +60,15 @@ def test_early_stopping_restores_the_best_validation_epoch():
     # The start scores 3, epoch 2 is clearly the best, then nothing improves.
     scripted = [_losses(3.0), _losses(2.5), _losses(1.0)] + [_losses(2.0)] * 5
     module, history = _run(10, scripted)
-    assert history.stop_reason == "converged"
-    assert history.n_iter == 5
+    # Two epochs without a gain after the best: the curve is flat (the
+    # plateau rule would wait for a third).
+    assert history.stop_reason == "flattened"
+    assert history.n_iter == 4
     assert history.kept_epoch == 2
-    assert np.allclose(history.validation_scores, [-2.5, -1.0, -2.0, -2.0, -2.0])
+    assert np.allclose(history.validation_scores, [-2.5, -1.0, -2.0, -2.0])
     assert np.isclose(history.best_validation_score, -1.0)
-    reference, _ = _run(2)
+    # The weights kept are those judged: the average of the iterates at epoch 2.
+    reference, _ = _run(2, scripted[:3])
     for a, b in zip(module.parameters(), reference.parameters()):
         assert_array_equal(a.detach().numpy(), b.detach().numpy())
 
@@ -167,3 +170,50 @@ def test_stepper_takes_optimizer_step_when_it_must():
             stepper.step()
         assert stepper.kernels is None
     assert calls["n"] == 3  # a hook the fast path would skip: every step ran it
+
+
+def test_weight_average_is_an_exponential_moving_average_of_the_iterates():
+    params = [torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.ones(2))]
+    average = WeightAverage(params, decay=0.5)
+    expected = [p.detach().clone() for p in params]
+    for step in range(1, 4):
+        with torch.no_grad():
+            for p in params:
+                p.add_(step)
+        average.update()
+        expected = [0.5 * e + 0.5 * p.detach() for e, p in zip(expected, params)]
+    raw = [p.detach().clone() for p in params]
+    average.swap()
+    for p, e in zip(params, expected):
+        assert torch.allclose(p.detach(), e)
+    average.swap()
+    for p, r in zip(params, raw):
+        assert_array_equal(p.detach().numpy(), r.numpy())
+
+
+def test_validated_training_judges_the_average_and_continues_from_the_raw_weights():
+    # With a validation set the monitor sees (and keeps) the averaged weights;
+    # without one the loop keeps the raw iterate, as partial_fit needs.
+    seen = []
+    module, optimizer, batch_loss, X, generator = _setup()
+
+    def validation_losses():
+        seen.append([p.detach().clone() for p in module.parameters()])
+        return torch.tensor(_losses(3.0 - len(seen)))
+
+    monitor = Monitor(module, StoppingRule(0.0, 5, True), validation_losses)
+    train(
+        module,
+        optimizer,
+        batch_loss,
+        TensorBatches(X),
+        monitor,
+        max_iter=2,
+        batch_size=16,
+        shuffle=True,
+        generator=generator,
+    )
+    raw, _ = _run(2)  # the same steps without a validation set: the raw iterate
+    judged = seen[-1]
+    assert all(torch.equal(a, b.detach()) for a, b in zip(judged, module.parameters()))
+    assert not all(torch.equal(a, b.detach()) for a, b in zip(judged, raw.parameters()))

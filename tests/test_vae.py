@@ -86,10 +86,11 @@ def test_importance_weighted_bound_tightens(digits_vae, dequantized_digits):
 
 def test_sample_matches_the_data(digits_vae, dequantized_digits):
     X_train = dequantized_digits[0]
-    samples = digits_vae.sample(500, random_state=0)
-    assert samples.shape == (500, X_train.shape[1])
+    samples = digits_vae.sample(5000, random_state=0)
+    assert samples.shape == (5000, X_train.shape[1])
     assert np.all(np.isfinite(samples))
-    # Means within a fifth of each feature's spread (500 draws: MC error ~ 0.05 std).
+    # Means within a fifth of each feature's spread (5000 draws: MC error ~ 0.015
+    # std, so the bound tests the model, not the draw).
     gap = np.abs(samples.mean(axis=0) - X_train.mean(axis=0)) / X_train.std(axis=0)
     assert gap.max() < 0.2, gap.max()
     assert_allclose(digits_vae.sample(5, random_state=3), digits_vae.sample(5, random_state=3))
