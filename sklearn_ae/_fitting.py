@@ -293,7 +293,7 @@ class _FitSteps:
         # 2 sqrt(n) rows, so sqrt(n) / 2 steps per epoch: small data get
         # enough optimizer steps per epoch (10 steps per epoch left the VAE
         # on digits still improving after 200 epochs, and batches of 64
-        # instead of 125 cut the AE's held-out error there by 11%), large data
+        # instead of 113 cut the AE's held-out error there by 11%), large data
         # keep batches of 256, whose steps cost little more than smaller ones
         # on wide rows. Very wide rows (sparse text) come fewer per batch, so
         # that a dense batch stays a few MB.
