@@ -11,7 +11,7 @@ from sklearn_ae._data import TensorBatches
 from sklearn_ae._fused_adam import Stepper
 from sklearn_ae._modules import Autoencoder, mlp
 from sklearn_ae._stopping import Monitor, StoppingRule
-from sklearn_ae._training import WeightAverage, make_optimizer, train
+from sklearn_ae._training import WeightAverage, average_decay, make_optimizer, train
 
 
 def _setup(seed=0):
@@ -217,3 +217,10 @@ def test_validated_training_judges_the_average_and_continues_from_the_raw_weight
     judged = seen[-1]
     assert all(torch.equal(a, b.detach()) for a, b in zip(judged, module.parameters()))
     assert not all(torch.equal(a, b.detach()) for a, b in zip(judged, raw.parameters()))
+
+
+@pytest.mark.parametrize("steps_per_epoch, horizon", [(1, 2), (10, 10), (100, 100), (550, 100)])
+def test_weight_average_spans_at_most_an_epoch_and_100_steps(steps_per_epoch, horizon):
+    # An average over more steps than an epoch lagged the judged weights so far
+    # that small data kept their linear start.
+    assert average_decay(steps_per_epoch) == pytest.approx(1 - 1 / horizon)
