@@ -120,9 +120,10 @@ class AutoencoderTransformer(_BaseAutoencoder):
 
     early_stopping : bool or "auto", default="auto"
         Hold out ``validation_fraction`` of the data, use its loss as the
-        stopping criterion and keep, at the end, the weights with the lowest
-        validation loss among those that beat the starting weights by more
-        than two standard errors (paired by row), else the starting weights.
+        stopping criterion and keep, at the end, of the weights that beat the
+        starting weights by more than two standard errors (paired by row),
+        those whose gain is surest (the highest mean gain less two standard
+        errors), else the starting weights.
         ``"auto"`` does so when the split has at least 10 rows (100 samples at
         the default fraction). ``partial_fit`` never holds out data.
 

@@ -25,10 +25,22 @@ Three rules, applied once per epoch by a :class:`Monitor`:
   the starting weights (on a first fit, the linear solution) unless some
   epoch beats them *significantly*: its per-sample validation losses beat
   the starting weights', paired row by row, by more than ``significance``
-  standard errors. Among such epochs the one with the lowest mean validation
-  loss is kept. On a small validation set, accepting any improvement let
-  changes through that did not carry over to new data; this keeps the linear
-  model unless training is better beyond the noise of the split.
+  standard errors. Among such epochs the one whose gain has the highest lower
+  confidence bound (mean gain minus ``significance`` standard errors) is
+  kept. On a small validation set, accepting any improvement let changes
+  through that did not carry over to new data; this keeps the linear model
+  unless training is better beyond the noise of the split. Ranking by the
+  bound rather than by the mean matters when the validation set is small:
+  late epochs of a small data set keep lowering the mean loss of most rows
+  while a few rows get worse, a gain that new rows do not share (word
+  counts, 71 validation rows: the lowest mean was 1.1% worse than PCA on
+  the test rows, the highest bound 1.7% better). On a large validation set
+  the standard errors are small and the bound ranks epochs as the mean does.
+  The price is paid where per-row gains are uneven but real: the VAE on
+  digits with rare border ink (d=8, 3 seeds) keeps an earlier epoch and
+  scores 109.5 nats instead of 111.6; ranking by the mean less one standard
+  error halved that cost but kept the word-count AE at PCA's error only by
+  4e-4.
 * **Divergence.** A non-finite loss, validation loss or parameter ends
   training. With a validation set the best-weights rule above then applies as
   usual. Without one, the weights with the lowest training loss are restored:
@@ -84,6 +96,29 @@ class StoppingRule:
         return mean_loss
 
 
+def gain_lower_bound(candidate, reference, significance):
+    """Mean gain of ``candidate`` over ``reference``, less ``significance`` standard errors.
+
+    The gain of a row is ``reference - candidate``, so per-sample losses that
+    are lower give a positive gain; the standard error is that of the mean
+    of the paired gains (none with a single row).
+
+    Parameters
+    ----------
+    candidate, reference : ndarray of shape (n_samples,)
+    significance : float
+
+    Returns
+    -------
+    float
+    """
+    gain = reference - candidate
+    mean = float(gain.mean())
+    if gain.shape[0] < 2:
+        return mean
+    return mean - significance * float(gain.std(ddof=1)) / math.sqrt(gain.shape[0])
+
+
 def significantly_better(candidate, reference, significance):
     """Whether per-sample losses ``candidate`` beat ``reference`` beyond noise.
 
@@ -99,12 +134,7 @@ def significantly_better(candidate, reference, significance):
     -------
     bool
     """
-    gain = reference - candidate
-    mean = gain.mean()
-    if gain.shape[0] < 2:
-        return bool(mean > 0)
-    standard_error = gain.std(ddof=1) / math.sqrt(gain.shape[0])
-    return bool(mean > 0 and mean > significance * standard_error)
+    return gain_lower_bound(candidate, reference, significance) > 0
 
 
 class Monitor:
@@ -150,6 +180,8 @@ class Monitor:
         self.last_finite = snapshot(module)
         self.kept_state = None
         self.kept_losses = None
+        # The starting weights' gain over themselves: zero, with no spread.
+        self.kept_bound = 0.0
         self.start_losses = None
         self.kept_epoch = 0
         self.epoch = 0
@@ -225,10 +257,11 @@ class Monitor:
         if self.has_validation:
             losses = extra[1:].astype(np.float64)
             validation_loss = mean_loss = float(losses.mean())
-            if validation_loss < self.kept_losses.mean() and significantly_better(
-                losses, self.start_losses, self.significance
-            ):
+            # Above zero: significantly better than the starting weights.
+            bound = gain_lower_bound(losses, self.start_losses, self.significance)
+            if bound > self.kept_bound:
                 self.kept_state, self.kept_losses = self.last_finite, losses
+                self.kept_bound = bound
                 self.kept_epoch = self.epoch
         criterion = self.rule.criterion(mean_loss)
         improved = criterion < self.best_criterion - self.rule.tol

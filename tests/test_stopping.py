@@ -5,7 +5,13 @@ import torch
 from numpy.testing import assert_array_equal
 
 from sklearn_ae._modules import mlp
-from sklearn_ae._stopping import FLAT_SHARE, Monitor, StoppingRule, significantly_better
+from sklearn_ae._stopping import (
+    FLAT_SHARE,
+    Monitor,
+    StoppingRule,
+    gain_lower_bound,
+    significantly_better,
+)
 
 
 def test_significance_is_a_paired_test():
@@ -94,3 +100,38 @@ def test_steady_progress_is_not_flat():
     assert FLAT_SHARE == 0.01
     means = list(np.exp(-0.01 * np.arange(250)))
     assert _validated_stop(means) == (None, None)
+
+
+def _kept_epoch(epochs, start):
+    """The epoch a validated Monitor keeps, given each epoch's per-row losses."""
+    curve = iter([start, *epochs])
+    module = mlp([2, 2], "relu", torch.Generator().manual_seed(0))
+    monitor = Monitor(
+        module, StoppingRule(0.0, 100, True), lambda: torch.tensor(next(curve)), significance=2.0
+    )
+    monitor.begin()
+    for losses in epochs:
+        monitor.end_epoch(1.0, np.concatenate([[0.0], losses]))
+    return monitor.kept_epoch
+
+
+def test_kept_epoch_has_the_highest_lower_bound_not_the_lowest_mean():
+    rng = np.random.RandomState(0)
+    start = rng.uniform(1, 2, 70)
+    # Epoch 1: every row gains 0.1. Epoch 2: most rows gain 0.15 and two lose
+    # 1.0 (rows that training got wrong): a lower mean loss and a significant
+    # gain, but a less certain one.
+    steady = start - 0.1
+    uneven = start - 0.15
+    uneven[:2] += 1.15
+    assert uneven.mean() < steady.mean()
+    assert gain_lower_bound(uneven, start, 2.0) > 0
+    assert gain_lower_bound(uneven, start, 2.0) < gain_lower_bound(steady, start, 2.0)
+    assert _kept_epoch([steady, uneven], start) == 1
+    # Where the spreads match, the lower mean has the higher bound and is kept.
+    assert _kept_epoch([steady, start - 0.12], start) == 2
+    # An epoch within the noise is never kept, however low its mean.
+    noise = rng.normal(0, 3.0, 70)
+    noisy = start - 0.2 + (noise - noise.mean())
+    assert noisy.mean() < start.mean() and gain_lower_bound(noisy, start, 2.0) < 0
+    assert _kept_epoch([noisy], start) == 0
