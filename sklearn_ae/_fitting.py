@@ -353,7 +353,8 @@ class _FitSteps:
             f"improvement on {where} for {self.n_iter_no_change + 1} epochs",
             "flattened": f"stopped at epoch {last} of {self.max_iter}: the last "
             f"{self.n_iter_no_change} epochs gained less than {FLAT_SHARE:.0%} of the "
-            f"improvement on {where} since the start",
+            f"improvement on {where} since the start, or less than tol={self.tol:g} an "
+            "epoch",
             "max_iter": f"reached max_iter={self.max_iter} before the stopping rule was met",
             "diverged": f"stopped at epoch {last}: the training loss became non-finite",
             "interrupted": f"interrupted by the user at epoch {last}",

@@ -18,9 +18,11 @@ Three rules, applied once per epoch by a :class:`Monitor`:
   when the best criterion of the last ``n_iter_no_change`` epochs improves on
   the best before them by less than ``FLAT_SHARE`` of all it has improved
   since the starting weights (on a curve that stops moving, one epoch before
-  the plateau rule would). On tall data the validation losses of averaged
-  weights fall smoothly and by a little every epoch, so the plateau rule
-  alone ran on for many epochs that each gained a hundredth of a percent.
+  the plateau rule would), or by less than ``tol`` an epoch on average. On
+  tall data the validation losses of averaged weights fall smoothly and by a
+  little every epoch, so the plateau rule alone ran on for many epochs that
+  each gained a hundredth of a percent: 200,000 image patches (AE, d=8) ran
+  69 epochs for 0.3% of held-out error that it had, bar 0.1%, after 11.
 * **Best weights.** With a validation set the weights kept at the end are
   the starting weights (on a first fit, the linear solution) unless some
   epoch beats them *significantly*: its per-sample validation losses beat
@@ -281,14 +283,20 @@ class Monitor:
         return None, validation_loss
 
     def _flattened(self, criterion):
-        """Whether the record criterion's last ``n_iter_no_change`` epochs gained too little."""
+        """Whether the record criterion's last ``n_iter_no_change`` epochs gained too little.
+
+        Too little: less than ``FLAT_SHARE`` of the gain since the start, or
+        less than ``tol`` an epoch on average.
+        """
         self.record.append(min(self.record[-1], criterion))
         window = self.rule.n_iter_no_change
         if len(self.record) <= window:
             return False
         total = self.record[0] - self.record[-1]
         recent = self.record[-window - 1] - self.record[-1]
-        return bool(total > 0 and recent < FLAT_SHARE * total)
+        # Or less than tol an epoch on average: the plateau rule's threshold,
+        # which a smooth curve crosses now and then by chance.
+        return bool(total > 0 and recent < max(FLAT_SHARE * total, window * self.rule.tol))
 
     def interrupted(self):
         """Ctrl-C: go back to the weights of the last complete epoch."""

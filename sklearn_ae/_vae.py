@@ -160,7 +160,8 @@ class VAETransformer(_BaseAutoencoder):
         See ``tol``. On a validation split training also stops when the curve
         has flattened: when the best criterion of the last
         ``n_iter_no_change`` epochs improves on the best before them by less
-        than 1% of all it has improved since the starting weights.
+        than 1% of all it has improved since the starting weights, or by less
+        than ``tol`` an epoch on average.
 
     early_stopping : bool or "auto", default="auto"
         Hold out ``validation_fraction`` of the data, stop on its loss and

@@ -273,7 +273,7 @@ def test_verbose_fit_says_why_it_stopped_and_what_it_kept(cls, capsys):
     reasons = (
         f"no significant improvement on the validation rows for {n + 1} epochs",
         f"the last {n} epochs gained less than 1% of the improvement on the validation "
-        "rows since the start",
+        f"rows since the start, or less than tol={tol:g} an epoch",
     )
     prefix = f"{cls.__name__}: stopped at epoch {est.n_iter_} of {est.max_iter}: "
     assert any(last.startswith(f"{prefix}{reason}; kept ") for reason in reasons), last

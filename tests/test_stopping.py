@@ -63,14 +63,14 @@ def test_non_finite_epoch_restores_the_last_finite_weights():
         assert_array_equal(a.detach().numpy(), b.numpy())
 
 
-def _validated_stop(means, n_iter_no_change=3):
+def _validated_stop(means, n_iter_no_change=3, tol=0.0):
     """(status, epoch) of the first stop of a validated run with these mean losses."""
     rows = 1.0 + np.random.RandomState(0).uniform(-0.1, 0.1, 50)
     curve = iter(means)
     module = mlp([2, 2], "relu", torch.Generator().manual_seed(0))
     monitor = Monitor(
         module,
-        StoppingRule(0.0, n_iter_no_change, True),
+        StoppingRule(tol, n_iter_no_change, True),
         lambda: torch.tensor(next(curve) * rows),
     )
     monitor.begin()
@@ -100,6 +100,23 @@ def test_steady_progress_is_not_flat():
     assert FLAT_SHARE == 0.01
     means = list(np.exp(-0.01 * np.arange(250)))
     assert _validated_stop(means) == (None, None)
+
+
+def test_gains_below_tol_an_epoch_are_flat():
+    # Every other epoch gains 1.2 tol (relative), consistently across the rows:
+    # a significant record by more than tol, so the plateau rule never stops,
+    # and FLAT_SHARE of the total stays below a window's gain for hundreds of
+    # epochs; but 3 epochs gain at most 2.4 tol, under tol an epoch on average.
+    tol = 1e-4
+
+    def curve(gain):
+        steps = np.where(np.arange(60) % 2 == 1, gain * tol, 0.0)
+        return list(np.exp(-np.cumsum(steps)))
+
+    assert _validated_stop(curve(1.2), tol=tol) == ("flattened", 3)
+    assert _validated_stop(curve(1.2), tol=0.0) == (None, None)
+    # At 3.6 tol every other epoch (1.8 tol an epoch) it goes on.
+    assert _validated_stop(curve(3.6), tol=tol) == (None, None)
 
 
 def _kept_epoch(epochs, start):
