@@ -236,20 +236,28 @@ def _elapsed(start):
 class EpochClock(io.TextIOBase):
     """A stdout sink that stamps (wall, CPU) clocks at the end of every line written.
 
-    An estimator fitted with ``verbose=2`` prints one line per epoch, after the
-    epoch's loss is read back, so consecutive stamps bracket whole epochs.
+    An estimator fitted with ``verbose=2`` prints one line per epoch
+    ("Iteration k, ..."), after the epoch's loss is read back, so consecutive
+    stamps bracket whole epochs; the line that ends the fit (why it stopped)
+    is not stamped.
     """
 
     def __init__(self):
         super().__init__()
         self.stamps = []
+        self._line = ""
 
     def writable(self):
         return True
 
     def write(self, text):
         # print() writes the message and its newline in separate calls.
-        self.stamps.extend(_clocks() for _ in range(text.count("\n")))
+        for piece in text.splitlines(keepends=True):
+            self._line += piece
+            if self._line.endswith("\n"):
+                if self._line.startswith("Iteration "):
+                    self.stamps.append(_clocks())
+                self._line = ""
         return len(text)
 
 
