@@ -167,8 +167,8 @@ class VAETransformer(_BaseAutoencoder):
         Hold out ``validation_fraction`` of the data, stop on its loss and
         keep, at the end, of the weights that beat the starting weights
         (factor analysis) by more than two standard errors (paired by row),
-        those whose gain in ELBO is surest (the highest mean gain less two
-        standard errors), else the starting weights.
+        those whose gain in ELBO is surest (the highest mean gain less one
+        standard error), else the starting weights.
         ``"auto"`` does so when the split has at least 10 rows (100 samples at
         the default fraction). ``partial_fit`` never holds out data.
 
