@@ -99,43 +99,37 @@ class StoppingRule:
         return mean_loss
 
 
-def gain_lower_bound(candidate, reference, significance):
-    """Mean gain of ``candidate`` over ``reference``, less ``significance`` standard errors.
+def paired_gain(candidate, reference):
+    """Mean gain of per-sample losses ``candidate`` over ``reference``, and its standard error.
 
-    The gain of a row is ``reference - candidate``, so per-sample losses that
-    are lower give a positive gain; the standard error is that of the mean
-    of the paired gains (none with a single row).
+    The gain of a row is ``reference - candidate``, so lower losses give a
+    positive gain; the standard error is that of the mean of the paired
+    gains (zero with a single row).
 
     Parameters
     ----------
     candidate, reference : ndarray of shape (n_samples,)
-    significance : float
 
     Returns
     -------
-    float
+    mean, standard_error : float
     """
     gain = reference - candidate
-    mean = float(gain.mean())
     if gain.shape[0] < 2:
-        return mean
-    return mean - significance * float(gain.std(ddof=1)) / math.sqrt(gain.shape[0])
+        return float(gain.mean()), 0.0
+    return float(gain.mean()), float(gain.std(ddof=1)) / math.sqrt(gain.shape[0])
+
+
+def gain_lower_bound(candidate, reference, significance):
+    """The :func:`paired_gain` less ``significance`` standard errors (a float)."""
+    mean, standard_error = paired_gain(candidate, reference)
+    return mean - significance * standard_error
 
 
 def significantly_better(candidate, reference, significance):
-    """Whether per-sample losses ``candidate`` beat ``reference`` beyond noise.
+    """Whether ``candidate`` beats ``reference`` beyond noise (a one-sided paired test).
 
-    A one-sided paired test: the mean of ``reference - candidate`` must exceed
-    ``significance`` times its standard error.
-
-    Parameters
-    ----------
-    candidate, reference : ndarray of shape (n_samples,)
-    significance : float
-
-    Returns
-    -------
-    bool
+    The :func:`paired_gain` must exceed ``significance`` standard errors.
     """
     return gain_lower_bound(candidate, reference, significance) > 0
 
@@ -265,10 +259,10 @@ class Monitor:
         if self.has_validation:
             losses = extra[1:].astype(np.float64)
             validation_loss = mean_loss = float(losses.mean())
-            if significantly_better(losses, self.start_losses, self.significance):
-                bound = gain_lower_bound(losses, self.start_losses, self.rank_significance)
-            else:
-                bound = -np.inf
+            gain, standard_error = paired_gain(losses, self.start_losses)
+            bound = -np.inf
+            if gain - self.significance * standard_error > 0:  # significantly better
+                bound = gain - self.rank_significance * standard_error
             if bound > self.kept_bound:
                 self.kept_state, self.kept_losses = self.last_finite, losses
                 self.kept_bound = bound
