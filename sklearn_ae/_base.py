@@ -261,7 +261,9 @@ class _BaseAutoencoder(
             # the current parameters; partial_fit continues the one it has.
             self._optimizer = self._make_optimizer()
         self._inference_cache = {}
-        history = self._train(X, split, incremental)
+        # A first fit and partial_fit widen the branch's box to hold X; a
+        # warm-started fit on new rows does not, and its training clamps them.
+        history = self._train(X, split, incremental, rows_in_box=first_call or incremental)
         self._handle_stop(history, incremental, first_call)
         self._record(history, first_call)
         return self

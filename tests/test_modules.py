@@ -61,6 +61,31 @@ def test_branch_inputs_are_clamped_to_the_box():
     assert_array_equal(layer.input_high.numpy(), [1.0, 1.0])
 
 
+def test_training_inside_the_box_skips_the_clamp_and_only_in_training():
+    layer = ResidualMap(2, 1, [4], "relu", gen())
+    layer.residual[-1].weight.data.fill_(1.0)
+    layer.bound_branch_inputs(np.array([-1.0, -1.0]), np.array([1.0, 1.0]))
+    far = torch.tensor([[50.0, -50.0]])
+    with torch.no_grad():
+        clamped = layer(far)
+        unclamped = layer.linear(far) + layer.residual(far)
+        assert not torch.allclose(clamped, unclamped)
+        with layer.inputs_inside_box():
+            assert torch.equal(layer(far), unclamped)  # training mode
+            layer.eval()
+            assert torch.equal(layer(far), clamped)  # evaluation always clamps
+            layer.train()
+        # Left as it was: training mode clamps again.
+        assert torch.equal(layer(far), clamped)
+    net = Autoencoder(2, 1, [4], "relu", gen())
+    net.encoder.bound_branch_inputs(np.array([-1.0, -1.0]), np.array([1.0, 1.0]))
+    with net.training_inside_box(encoder=False):
+        assert net.decoder._inputs_inside_box and not net.encoder._inputs_inside_box
+    with net.training_inside_box():
+        assert net.decoder._inputs_inside_box and net.encoder._inputs_inside_box
+    assert not net.decoder._inputs_inside_box and not net.encoder._inputs_inside_box
+
+
 def test_rescaling_inputs_and_outputs_keeps_the_function():
     layer = ResidualMap(3, 2, [5], "tanh", gen()).double()
     x = torch.randn(7, 3, generator=gen(3), dtype=torch.float64)

@@ -8,10 +8,14 @@ from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA, FactorAnalysis
 from sklearn.model_selection import train_test_split
 
-from sklearn_ae import AutoencoderTransformer, VAETransformer
+from sklearn_ae import AutoencoderTransformer, VAETransformer, _noise_floor
 from sklearn_ae._covariance import CovarianceOperator
 from sklearn_ae._data import validation_split
-from sklearn_ae._linear import factor_analysis, held_out_log_likelihood
+from sklearn_ae._linear import (
+    factor_analysis,
+    held_out_log_likelihood,
+    held_out_log_likelihoods,
+)
 from sklearn_ae._scaling import (
     N_FOLDS,
     SCALE_FLOOR_SHARE,
@@ -82,6 +86,30 @@ def test_branch_sees_inputs_clamped_to_the_training_box(digits):
     assert_allclose(branch_far.numpy(), branch_edge.numpy(), atol=rounding)
 
 
+def test_training_skips_the_clamp_only_on_rows_the_box_was_widened_to_hold(digits, monkeypatch):
+    from sklearn_ae._fitting import _FitSteps
+
+    seen, run = [], _FitSteps._run_epochs
+
+    def spy(self, *args):
+        seen.append((self.module_.encoder._inputs_inside_box, self.module_.encoder.training))
+        return run(self, *args)
+
+    monkeypatch.setattr(_FitSteps, "_run_epochs", spy)
+    X = digits[0]
+    ae = AutoencoderTransformer(2, max_iter=1, random_state=0, device="cpu")
+    with pytest.warns(Warning, match="Maximum iterations"):
+        ae.fit(X)
+    ae.partial_fit(X[:100])
+    # A warm start on rows beyond the box: the box stays as fit left it, so
+    # training clamps them.
+    ae.set_params(warm_start=True)
+    with pytest.warns(Warning, match="Maximum iterations"):
+        ae.fit(3.0 * X)
+    assert [inside for inside, _ in seen] == [True, True, False]
+    assert not ae.module_.encoder._inputs_inside_box
+
+
 def test_autoencoder_on_rare_features_is_no_worse_than_pca(rare):
     X_train, X_test = rare
     pca = PCA(8).fit(X_train)
@@ -136,6 +164,7 @@ def test_held_out_folds_hold_out_every_row_against_the_others():
         centred = X[np.sort(rows)] - X[others].mean(0)
         second = fold.second_moment.matmat(np.eye(7))
         assert_allclose(second, centred.T @ centred / len(rows), atol=1e-10)
+        assert_allclose(fold.second_moment.diagonal(), np.mean(centred**2, axis=0), rtol=1e-10)
 
 
 def test_streamed_x_is_judged_on_its_validation_split():
@@ -166,6 +195,52 @@ def test_held_out_log_likelihood_is_the_mean_log_density():
     second = centred.T @ centred / len(val)
     score = held_out_log_likelihood(model.loadings, model.noise_variance, second)
     assert score == pytest.approx(expected, rel=1e-9)
+
+
+def test_held_out_log_likelihoods_score_each_model_as_alone():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(400, 3)) @ rng.normal(size=(3, 9)) + rng.normal(size=(400, 9))
+    train, val = X[:300], X[300:]
+    covariance = np.cov(train.T, bias=True)
+    settings = ((1, 1e-3), (3, 0.5), (2, 1e-6))
+    models = [factor_analysis(covariance, d, floor) for d, floor in settings]
+    pairs = [(m.loadings, m.noise_variance) for m in models]
+    centred = val - train.mean(0)
+    as_matrix = centred.T @ centred / len(val)
+    as_rows = CovarianceOperator(centred, np.zeros(9), np.mean(centred**2, axis=0))
+    alone = [held_out_log_likelihood(W, psi, as_matrix) for W, psi in pairs]
+    assert len(set(alone)) == 3
+    assert_allclose(held_out_log_likelihoods(pairs, as_matrix), alone, rtol=1e-12)
+    assert_allclose(held_out_log_likelihoods(pairs, as_rows), alone, rtol=1e-10)
+
+
+@pytest.mark.parametrize("d", [2, 8])
+def test_resumed_candidate_fits_choose_as_fits_from_scratch(rare, monkeypatch, d):
+    def fit(X):
+        est = VAETransformer(d, max_iter=1, random_state=0, device="cpu")
+        with pytest.warns(Warning, match="Maximum iterations"):
+            return est.fit(X)
+
+    resumed = fit(rare[0])
+    fa = _noise_floor.factor_analysis
+
+    def from_scratch(*args, **kwargs):
+        # Candidates (fitted to the selection's tolerance) start at psi = 1.
+        if kwargs.get("max_iter") == _noise_floor._SELECTION_MAX_ITER:
+            kwargs["resume"] = False
+        return fa(*args, **kwargs)
+
+    monkeypatch.setattr(_noise_floor, "factor_analysis", from_scratch)
+    scratch = fit(rare[0])
+    assert resumed._noise_floor_choice == scratch._noise_floor_choice
+    # The losing candidates lie far below (thousands of nats on the rare
+    # border); within 0.1% of them is the same verdict.
+    assert_allclose(resumed._noise_floor_scores, scratch._noise_floor_scores, rtol=1e-3, atol=0.02)
+    assert_allclose(
+        resumed.module_.noise_var().detach().numpy(),
+        scratch.module_.noise_var().detach().numpy(),
+        rtol=1e-3,
+    )
 
 
 def test_wide_factor_analysis_by_subspace_iteration_matches_exact():
