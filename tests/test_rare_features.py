@@ -11,6 +11,7 @@ from sklearn.model_selection import train_test_split
 from sklearn_ae import AutoencoderTransformer, VAETransformer, _noise_floor
 from sklearn_ae._covariance import CovarianceOperator
 from sklearn_ae._data import validation_split
+from sklearn_ae._fitting import _FitSteps
 from sklearn_ae._linear import (
     factor_analysis,
     held_out_log_likelihood,
@@ -87,8 +88,6 @@ def test_branch_sees_inputs_clamped_to_the_training_box(digits):
 
 
 def test_training_skips_the_clamp_only_on_rows_the_box_was_widened_to_hold(digits, monkeypatch):
-    from sklearn_ae._fitting import _FitSteps
-
     seen, run = [], _FitSteps._run_epochs
 
     def spy(self, *args):
