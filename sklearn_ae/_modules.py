@@ -10,7 +10,7 @@ building a network never reads or advances torch's global random state.
 """
 
 import math
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import torch
 from torch import nn
@@ -308,12 +308,9 @@ class _EncoderDecoder(nn.Module):
         encoder's is skipped too with ``encoder=True``, for training on rows
         its box was widened to hold. See :meth:`ResidualMap.inputs_inside_box`.
         """
-        with self.decoder.inputs_inside_box():
-            if not encoder:
-                yield self
-                return
-            with self.encoder.inputs_inside_box():
-                yield self
+        inside_encoder = self.encoder.inputs_inside_box() if encoder else nullcontext()
+        with self.decoder.inputs_inside_box(), inside_encoder:
+            yield self
 
     def restandardize(self, input_factor, input_shift, output_factor, output_shift):
         """Re-express the network for new standardization statistics, same function.

@@ -231,28 +231,26 @@ def _fold(X, rows, mean, variance, constant, as_matrix=False):
     n_other = n_samples - n_rows
     if as_matrix:
         fold_mean, fold_covariance = column_moments(X, covariance=True, rows=rows)
-        fold_variance = np.diag(fold_covariance)
-        other_mean = mean - (fold_mean - mean) * (n_rows / n_other)
-        shift = fold_mean - other_mean
     else:
-        # In place, three passes over the fold's rows after the copy: the
-        # fold's mean, its rows centred about the other rows' mean, and their
-        # mean square, from which the fold's variance follows.
-        centred = np.asarray(X[rows], dtype=np.float64)
-        fold_mean = centred.mean(axis=0)
-        other_mean = mean - (fold_mean - mean) * (n_rows / n_other)
-        shift = fold_mean - other_mean
-        centred -= other_mean
-        second_diagonal = np.einsum("ij,ij->j", centred, centred) / n_rows
+        # np.take copies whatever ``rows`` is, so the rows can be centred in place.
+        held = np.take(X, rows, axis=0).astype(np.float64, copy=False)
+        fold_mean = held.mean(axis=0)
+    other_mean = mean - (fold_mean - mean) * (n_rows / n_other)
+    shift = fold_mean - other_mean
+    if as_matrix:
+        fold_variance = np.diag(fold_covariance)
+        second = fold_covariance + np.outer(shift, shift)
+    else:
+        # The rows about the other rows' mean, and their mean square, from
+        # which the fold's own variance follows: no temporaries of the rows.
+        held -= other_mean
+        second_diagonal = np.einsum("ij,ij->j", held, held) / n_rows
         fold_variance = np.maximum(second_diagonal - shift**2, 0.0)
+        second = CovarianceOperator(held, np.zeros_like(mean), second_diagonal)
     other_variance = (
         n_samples * variance - n_rows * fold_variance - shift**2 * (n_other * n_rows / n_samples)
     ) / n_other
     other_variance = np.where(constant, 0.0, np.maximum(other_variance, 0.0))
-    if as_matrix:
-        second = fold_covariance + np.outer(shift, shift)
-    else:
-        second = CovarianceOperator(centred, np.zeros_like(mean), second_diagonal)
     return HeldOutFold(n_rows, other_variance, second)
 
 
