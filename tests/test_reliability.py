@@ -77,11 +77,13 @@ def test_vae_scores_of_huge_finite_inputs_are_never_nan(cancer, factor, dtype):
         assert np.all(scores < est.score_samples(X_test[:40].astype(dtype)).min())
 
 
-def test_fixed_score_draws_are_moment_matched():
-    draws = _moment_matched_normal(64, 3, torch.Generator().manual_seed(0))
-    assert draws.shape == (64, 3)
+@pytest.mark.parametrize("n_draws, dim", [(64, 3), (4, 2), (9, 8)], ids=["pairs", "few", "d+1"])
+def test_fixed_draws_are_moment_matched(n_draws, dim):
+    # (9, 8): too few for antithetic pairs (the validation draws at d=8).
+    draws = _moment_matched_normal(n_draws, dim, torch.Generator().manual_seed(0))
+    assert draws.shape == (n_draws, dim)
     assert_allclose(draws.mean(axis=0), 0.0, atol=1e-12)
-    assert_allclose(draws.T @ draws / 64, np.eye(3), atol=1e-12)
+    assert_allclose(draws.T @ draws / n_draws, np.eye(dim), atol=1e-12)
 
 
 def test_linear_vae_score_is_the_closed_form_elbo(cancer):
@@ -104,6 +106,13 @@ def test_linear_vae_score_is_the_closed_form_elbo(cancer):
         elbo = (log_lik - kl).numpy() - np.log(est.scale_).sum()
     # The network computes in float32, as it was trained, whatever the rows' dtype.
     assert_allclose(est.score_samples(X_test), elbo, rtol=1e-6)
+    # The validation draws (4 = d + 1 at d=3: centred, not antithetic) are
+    # exact too, so the epochs are ranked by the ELBO itself.
+    assert est._validation_noise.shape == (4, 3)
+    with torch.no_grad():
+        xv = torch.from_numpy(xs).float()
+        validation = est._validation_losses(est.module_, xv).double().numpy()
+    assert_allclose(est._log_scale - validation, elbo + np.log(est.scale_).sum(), rtol=1e-5)
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS)
