@@ -100,8 +100,9 @@ def record_curve(estimator, X_test):
         losses = original(self, source)
         begin = time.perf_counter()
         # The fit runs on a clone of the estimator: measure the one training.
-        self._inference_cache = {}
         value = quality_of(self, estimator, X_test)
+        # Inference caches a copy of the network: drop it, so that the next
+        # epoch (and the fitted model) is not measured with these weights.
         self._inference_cache = {}
         state["curve"].append((begin - state["start"] - state["spent"], value))
         state["spent"] += time.perf_counter() - begin
@@ -208,16 +209,17 @@ def main(argv=None):
                 if index % 2:
                     order.reverse()
                 index += 1
+                # Only this checkout's fit records its quality curve.
+                runs = [
+                    (name, checkout, (*fit, "curve" if name == "this" else "-"))
+                    for name, checkout in order
+                ]
                 if args.jobs == 2:
-                    running = [
-                        (name, spawn(checkout, (*fit, "curve" if name == "this" else "-")))
-                        for name, checkout in order
-                    ]
+                    running = [(name, spawn(ck, child_args)) for name, ck, child_args in runs]
                     measured = {name: result(process) for name, process in running}
                 else:
                     measured = {
-                        name: result(spawn(checkout, (*fit, "curve" if name == "this" else "-")))
-                        for name, checkout in order
+                        name: result(spawn(ck, child_args)) for name, ck, child_args in runs
                     }
                 old, new = measured["baseline"], measured["this"]
                 ratio = new["seconds"] / old["seconds"]

@@ -339,7 +339,8 @@ def test_warm_start_continues_from_fitted_weights(cls, X_small, monkeypatch):
     assert weights.keys() == fitted_weights.keys()
     for name, value in fitted_weights.items():
         assert torch.equal(weights[name], value), name
-    assert not all(torch.equal(v, est.module_.state_dict()[k]) for k, v in weights.items())
+    trained = est.module_.state_dict()
+    assert not all(torch.equal(v, trained[k]) for k, v in weights.items())
     est.set_params(n_components=3)
     with pytest.raises(ValueError, match="n_components=3 differs"):
         est.fit(X_small)
