@@ -32,6 +32,10 @@ baseline's fit time: what the fit would cost if it stopped as soon as it had
 the baseline's quality. It separates how fast training gets there from how
 long the stopping rule lets it run.
 
+``--params '{"batch_size": 128}'`` passes keyword arguments to this
+checkout's estimators (the baseline's keep their defaults): a candidate
+default measured against the baseline before it is made one.
+
 ``--jobs 2`` runs the baseline's fit and this checkout's fit of one
 configuration at the same time, one per core: both see the same machine, so
 their ratio stays fair, and the run takes half the wall time. Run::
@@ -112,7 +116,7 @@ def record_curve(estimator, X_test):
     return state
 
 
-def child(workload, estimator, d, seed, with_curve=False):
+def child(workload, estimator, d, seed, with_curve=False, params=None):
     """One fit in this process; prints its measurements as one JSON line."""
     import torch
     from threadpoolctl import threadpool_limits
@@ -125,7 +129,7 @@ def child(workload, estimator, d, seed, with_curve=False):
 
     X_train, X_test, y_train, y_test = load(workload)
     cls = {"ae": sklearn_ae.AutoencoderTransformer, "vae": sklearn_ae.VAETransformer}[estimator]
-    model = cls(d, random_state=seed, device="cpu")
+    model = cls(d, random_state=seed, device="cpu", **(params or {}))
     state = record_curve(estimator, X_test) if with_curve else {"spent": 0.0, "curve": None}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -180,17 +184,27 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, choices=[1, 2], default=1)
     parser.add_argument("--json", type=Path, help="write every measurement to this file")
-    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--params",
+        type=json.loads,
+        default={},
+        help="JSON object of keyword arguments for this checkout's estimators only",
+    )
+    parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        workload, estimator, d, seed, with_curve = args.child
-        return child(workload, estimator, int(d), int(seed), with_curve == "curve")
+        workload, estimator, d, seed, with_curve, params = args.child
+        return child(
+            workload, estimator, int(d), int(seed), with_curve == "curve", json.loads(params)
+        )
     if args.baseline is None:
         parser.error("--baseline is required")
 
     from _report import cpu_model, git_revision, markdown_table
 
     print(f"# Tall data: this checkout ({git_revision()}) against {args.baseline}")
+    if args.params:
+        print(f"this checkout's estimators get {json.dumps(args.params)}")
     print(f"1 torch/BLAS thread per fit, {args.jobs} fit(s) at a time; CPU: {cpu_model()}")
     from _datasets import fashion_mnist_labels
 
@@ -209,11 +223,9 @@ def main(argv=None):
                 if index % 2:
                     order.reverse()
                 index += 1
-                # Only this checkout's fit records its quality curve.
-                runs = [
-                    (name, checkout, (*fit, "curve" if name == "this" else "-"))
-                    for name, checkout in order
-                ]
+                # Only this checkout's fit records its quality curve and gets --params.
+                extra = {"this": ("curve", json.dumps(args.params)), "baseline": ("-", "{}")}
+                runs = [(name, checkout, (*fit, *extra[name])) for name, checkout in order]
                 if args.jobs == 2:
                     running = [(name, spawn(ck, child_args)) for name, ck, child_args in runs]
                     measured = {name: result(process) for name, process in running}
