@@ -199,6 +199,8 @@ def main(argv=None):
         )
     if args.baseline is None:
         parser.error("--baseline is required")
+    if not isinstance(args.params, dict):
+        parser.error(f"--params must be a JSON object of keyword arguments, got {args.params!r}")
 
     from _report import cpu_model, git_revision, markdown_table
 
@@ -241,7 +243,15 @@ def main(argv=None):
                 reached = next(
                     (t for t, value in new["curve"] if no_worse(value, old["quality"])), None
                 )
-                records.append({"fit": fit, **measured, "ratio": ratio, "reached": reached})
+                records.append(
+                    {
+                        "fit": fit,
+                        "params": args.params,
+                        **measured,
+                        "ratio": ratio,
+                        "reached": reached,
+                    }
+                )
                 rows.append(
                     [
                         workload,
