@@ -214,6 +214,8 @@ def main(argv=None):
     # without decompressing the images in this process (the children load them).
     have_fashion = fashion_mnist_labels(1, 1) is not None
     rows, records, index = [], [], 0
+    # Only this checkout's fit records its quality curve and gets --params.
+    extra = {"this": ("curve", json.dumps(args.params)), "baseline": ("-", "{}")}
     for workload in args.data:
         if workload.startswith("fashion") and not have_fashion:
             print(f"{workload}: skipped, Debian's dataset-fashion-mnist is not installed")
@@ -225,8 +227,6 @@ def main(argv=None):
                 if index % 2:
                     order.reverse()
                 index += 1
-                # Only this checkout's fit records its quality curve and gets --params.
-                extra = {"this": ("curve", json.dumps(args.params)), "baseline": ("-", "{}")}
                 runs = [(name, checkout, (*fit, *extra[name])) for name, checkout in order]
                 if args.jobs == 2:
                     running = [(name, spawn(ck, child_args)) for name, ck, child_args in runs]
@@ -246,7 +246,7 @@ def main(argv=None):
                 records.append(
                     {
                         "fit": fit,
-                        "params": args.params,
+                        "this_params": args.params,
                         **measured,
                         "ratio": ratio,
                         "reached": reached,
