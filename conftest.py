@@ -40,3 +40,36 @@ def dequantized_digits():
     X, y = load_digits(return_X_y=True)
     X = (X + np.random.RandomState(0).uniform(size=X.shape)) / 17.0
     return train_test_split(X, y, test_size=0.3, random_state=0)
+
+
+def _rewrite_saved_file(path, edit_header=None, edit_metadata=None):
+    """Rewrite a saved model file's JSON header and metadata, with a matching checksum.
+
+    ``edit_header(header, arrays)`` and ``edit_metadata(metadata)`` change
+    them in place; the file stays one that passes the checksum, so a test
+    reaches the check it means.
+    """
+    import json
+
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    from sklearn_ae._persistence import _digest
+
+    with safe_open(str(path), framework="np") as f:
+        metadata = f.metadata()
+        arrays = {k: f.get_tensor(k) for k in f.keys()}
+    header = json.loads(metadata["header"])
+    if edit_header is not None:
+        edit_header(header, arrays)
+    if edit_metadata is not None:
+        edit_metadata(metadata)
+    metadata["header"] = json.dumps(header)
+    metadata["sha256"] = _digest(metadata["header"], arrays)
+    save_file(arrays, str(path), metadata=metadata)
+
+
+@pytest.fixture
+def rewrite_saved_file():
+    """:func:`_rewrite_saved_file`: edit a saved model file behind the loader's back."""
+    return _rewrite_saved_file

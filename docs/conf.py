@@ -3,8 +3,10 @@
 Build with ``make docs`` (``python -m sphinx -W --keep-going -b html docs
 docs/_build/html``; ``pip install "sklearn-ae[docs]"``). Warnings are errors.
 The build runs every ``examples/plot_*.py`` for the gallery and needs no
-network: no intersphinx inventories are fetched and sphinx-gallery downloads
-nothing. Add ``-D plot_gallery=0`` to skip running the examples.
+network, and the site it builds loads nothing from another host: MathJax is
+copied into it (sphinx-mathjax-offline), no intersphinx inventories are
+fetched and sphinx-gallery downloads nothing. Add ``-D plot_gallery=0`` to
+skip running the examples.
 """
 
 import os
@@ -42,13 +44,24 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    # Copies MathJax 3 into _static/mathjax/ and points mathjax_path there, so
+    # that formulas render without a network (the default is a CDN).
+    "sphinx-mathjax-offline",
     "sphinx.ext.viewcode",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
 ]
 
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "_templates", "sphinxext"]
+# sg_execution_times.rst: left by builds before write_computation_times was
+# turned off (see the gallery's configuration below).
+exclude_patterns = [
+    "_build",
+    "_templates",
+    "sphinxext",
+    "sg_execution_times.rst",
+    "auto_examples/sg_execution_times.rst",
+]
 default_role = "literal"
 
 # -- API pages: autosummary stubs from _templates/class.rst, numpydoc ----------
@@ -66,6 +79,8 @@ numpydoc_show_inherited_class_members = {
     f"sklearn_ae.nn.{name}": False
     for name in ("Autoencoder", "VariationalAutoencoder", "ResidualMap")
 }
+# A warning class: its inherited members are those of every exception.
+numpydoc_show_inherited_class_members["sklearn_ae.InconsistentVersionWarning"] = False
 numpydoc_class_members_toctree = False
 numpydoc_attributes_as_param_list = True
 numpydoc_xref_param_type = False
@@ -182,6 +197,12 @@ html_theme_options = {
 }
 html_sidebars = {"index": []}
 html_show_sourcelink = False
+# MathJax from the site itself (sphinx-mathjax-offline copies it there); set
+# here too so that the configuration names no other host.
+mathjax_path = "mathjax/tex-chtml.js"
+# code.css: code blocks wrap their long lines instead of cutting them off.
+html_static_path = ["_static"]
+html_css_files = ["code.css"]
 
 # -- Gallery ------------------------------------------------------------------
 
@@ -201,4 +222,7 @@ sphinx_gallery_conf = {
     "min_reported_time": 1,
     "show_memory": False,
     "abort_on_example_error": False,
+    # Its pages of execution times load jQuery and DataTables from CDNs; the
+    # site loads nothing from another host.
+    "write_computation_times": False,
 }

@@ -30,8 +30,10 @@ class AutoencoderTransformer(_BaseAutoencoder):
     output exactly zero, so before the first step ``transform`` and
     ``inverse_transform`` equal :class:`~sklearn.decomposition.PCA`'s; and the
     weights kept at the end are PCA's unless a trained epoch is significantly
-    better on a held-out validation split. The estimator is therefore never
-    worse than PCA beyond the noise of that split. With
+    better on a held-out validation split. The estimator's mean squared
+    reconstruction error on the validation rows that ``fit`` holds out of X is
+    therefore never worse than PCA's on the same rows beyond the noise of
+    that split; on new rows this holds on average, not row by row. With
     ``hidden_layer_sizes=()`` the model is linear and is PCA from the start.
 
     Parameters
@@ -357,6 +359,9 @@ class AutoencoderTransformer(_BaseAutoencoder):
         module.encoder.start_at(encoder, -encoder @ offset)
         module.decoder.start_at(decoder, decoder_bias)
         module.latent_scale.copy_(torch.as_tensor(latent_scale, dtype=torch.float32))
+        if self._observation.standardizes:
+            # PCA in float64, for float64 rows while the network is this start.
+            self._linear_start = {"components": components, "mean": mean}
 
     def _scale_changed(self, variance):
         n_features = self.scale_.shape[0]
@@ -386,7 +391,21 @@ class AutoencoderTransformer(_BaseAutoencoder):
     def _encode(self, module, xs):
         return module.encode(xs)
 
+    def _transform_rows(self, state, x):
+        if state.linear is not None:
+            return state.linear.encode(x)
+        return super()._transform_rows(state, x)
+
+    def _inverse_transform_rows(self, state, z):
+        if state.linear is not None:
+            return state.linear.decode(z)
+        return super()._inverse_transform_rows(state, z)
+
     def _score_raw_rows(self, state, x):
+        if state.linear is not None:
+            # float64 rows of a network still at its linear start: PCA's
+            # error in float64, not the float32 network's rounding of it.
+            return -state.linear.decode(state.linear.encode(x)).sub_(x).square_().sum(dim=1)
         module = state.module
         # Through the codes, as inverse_transform(transform(X)) goes, not
         # forward(), which skips their scaling: in float32 the two differ.
@@ -395,7 +414,9 @@ class AutoencoderTransformer(_BaseAutoencoder):
             # float32 rows are compared standardized, where a large offset
             # cancels; scale_ is all ones for the Bernoulli loss (which takes logits).
             xs = state.standardize(x)
-            return -self._observation.reconstruction_error(xs, out.to(x.dtype), state.scale**2)
+            return -self._observation.reconstruction_error(
+                xs, out.to(x.dtype), state.scale**2, row_invariant=True
+            )
         # float64 rows: the squared error in the original units, in float64,
         # as ||inverse_transform(transform(x)) - x||^2 (scale_**2 of features
         # at 1e30 would overflow float32); in place, one temporary.

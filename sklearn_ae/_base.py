@@ -27,7 +27,7 @@ from ._inference import batched, inference_rows, inference_state, is_finite_floa
 from ._losses import nan_to_neg_inf
 from ._modules import ACTIVATIONS, user_module
 from ._observation import OBSERVATIONS
-from ._persistence import plain_state, restore_state, save
+from ._persistence import plain_state, restore_pickled_state, save
 from ._sklearn_compat import (
     ADAPTERS_MANAGER,
     Interval,
@@ -281,7 +281,12 @@ class _BaseAutoencoder(
         state = self._inference_cache.get(dtype)
         if state is None:
             state = self._inference_cache[dtype] = inference_state(
-                self.module_, self.mean_, self.scale_, self.device_, dtype
+                self.module_,
+                self.mean_,
+                self.scale_,
+                self.device_,
+                dtype,
+                getattr(self, "_linear_start", None),
             )
         return state
 
@@ -485,4 +490,5 @@ class _BaseAutoencoder(
         return plain_state(self)
 
     def __setstate__(self, state):
-        restore_state(self, state)
+        # Another version's pickle warns, as scikit-learn's estimators do, and works.
+        restore_pickled_state(self, state)

@@ -29,6 +29,7 @@ from sklearn.utils.validation import validate_data
 from ._covariance import diagonal, without_features
 from ._data import evaluation_batches, streams, training_sources, validation_split
 from ._device import flush_denormals, make_generator, resolve_device
+from ._modules import state_fingerprint
 from ._scaling import column_moments, column_range, held_out_folds, merge_moments, scale_rule
 from ._stopping import FLAT_SHARE, Monitor, NonFiniteStartError, StoppingRule
 from ._training import make_optimizer, train
@@ -128,10 +129,15 @@ class _FitSteps:
             # with the training noise of the decoder.
             self.module_.output_mask.copy_(torch.as_tensor(~constant, dtype=torch.float32))
             self._bound_branch_inputs(X)
+        # What the model records of its linear start, for float64 inference
+        # while the network stays there (see _inference.exact_linear_model).
+        self._linear_start = None
         if linear_start:
             self._start_linear(self.module_, mean, moment, folds)
         self._scale_changed(variance)
         self._prepare_fit(variance, self._generator)
+        if self._linear_start is not None:
+            self._linear_start["fingerprint"] = state_fingerprint(self.module_)
         # Running statistics of every row seen, which partial_fit updates.
         self._moments = (n_samples, mean, variance)
         self._centred = not sp.issparse(X)
@@ -353,13 +359,15 @@ class _FitSteps:
         kept = self.n_iter_ + history.kept_epoch
         validated = history.validation_scores is not None
         where = "the validation rows" if validated else "the training loss"
+        flat = {
+            "share": f"less than {FLAT_SHARE:.0%} of the improvement on {where} since the start",
+            "tol": f"less than tol={self.tol:g} an epoch on average on {where}",
+        }.get(history.flat_condition)
         reason = {
             "converged": f"stopped at epoch {last} of {self.max_iter}: no significant "
             f"improvement on {where} for {self.n_iter_no_change + 1} epochs",
             "flattened": f"stopped at epoch {last} of {self.max_iter}: the last "
-            f"{self.n_iter_no_change} epochs gained less than {FLAT_SHARE:.0%} of the "
-            f"improvement on {where} since the start, or less than tol={self.tol:g} an "
-            "epoch",
+            f"{self.n_iter_no_change} epochs gained {flat}",
             "max_iter": f"reached max_iter={self.max_iter} before the stopping rule was met",
             "diverged": f"stopped at epoch {last}: the training loss became non-finite",
             "interrupted": f"interrupted by the user at epoch {last}",

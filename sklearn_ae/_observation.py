@@ -33,9 +33,9 @@ class GaussianObservation:
         """Mean of ``p(x | out)`` (the reconstruction), in standardized units."""
         return out
 
-    def reconstruction_error(self, x, out, weight):
-        """Per-sample ``sum_j weight_j (x_j - out_j)^2``."""
-        return squared_error(x, out, weight)
+    def reconstruction_error(self, x, out, weight, row_invariant=False):
+        """Per-sample ``sum_j weight_j (x_j - out_j)^2``; see :func:`squared_error`."""
+        return squared_error(x, out, weight, row_invariant)
 
     def log_likelihood(self, x, out, noise_var):
         """Per-sample ``log N(x; out, diag(noise_var))``."""
@@ -59,9 +59,9 @@ class BernoulliObservation:
         """Mean of ``p(x | logits)``: ``sigmoid(logits)``."""
         return torch.sigmoid(out)
 
-    def reconstruction_error(self, x, out, weight):
-        """Per-sample ``sum_j weight_j BCE(x_j, sigmoid(out_j))``."""
-        return binary_cross_entropy(x, out, weight)
+    def reconstruction_error(self, x, out, weight, row_invariant=False):
+        """Per-sample ``sum_j weight_j BCE(x_j, sigmoid(out_j))``; see :func:`squared_error`."""
+        return binary_cross_entropy(x, out, weight, row_invariant)
 
     def log_likelihood(self, x, out, noise_var=None):
         """Per-sample ``log Bernoulli(x; sigmoid(out))`` (x may be fractional)."""

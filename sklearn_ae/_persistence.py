@@ -17,26 +17,84 @@ safetensors is a dependency of the package (a small wheel with no
 dependencies of its own), so safe files need no extra; it is still imported
 only here, where it is used, and an environment that lacks it gets an error
 naming what to install instead of a bare ``ModuleNotFoundError``.
+
+Compatibility: a model saved or pickled by an earlier release loads in a
+later one. Both paths go through :func:`restore_state`, which gives
+parameters added since the release that wrote the model their defaults and
+renames private state (:data:`_RENAMED_STATE`). A file of a newer format
+version is refused, naming both versions; a pickle from another release
+loads with an :class:`InconsistentVersionWarning`, as scikit-learn's own
+estimators do. ``tests/data/`` holds models written by earlier releases,
+which every later version must load and reproduce.
 """
 
 import hashlib
 import json
 import os
+import warnings
 
 import numpy as np
 import torch
+from sklearn.exceptions import InconsistentVersionWarning as _SklearnVersionWarning
 
 from ._device import available_device
 from ._training import make_optimizer
+from ._version import __version__
 
 FORMAT = "sklearn-ae"
-FORMAT_VERSION = "1"
+# The layout of the file (how the state is encoded), not the package version:
+# raised only when a file could not be read by an earlier loader. Models from
+# earlier package versions of the same format load through restore_state.
+FORMAT_VERSION = 1
+# The state key recording the package version that wrote it (pickles and files).
+_VERSION_KEY = "_sklearn_ae_version"
+# What a pickle without that key was written by: 0.2.0 or an earlier release.
+_UNRECORDED_VERSION = "0.2.0 or earlier"
+# Private state renamed since a release: old attribute name -> new one. A model
+# written before the rename loads with its state under the new name.
+_RENAMED_STATE = {}
 # Attribute holding the names of the attributes that were tensors.
 _TENSOR_ATTRIBUTES = "_tensor_attributes"
 _OPTIMIZER_NAMES = {torch.optim.Adam: "adam", torch.optim.AdamW: "adamw", torch.optim.SGD: "sgd"}
 # Class name -> class of the estimators load() rebuilds: only the package's
 # own. The estimator modules add theirs with @loadable; this module imports none.
 _CLASSES = {}
+
+
+class InconsistentVersionWarning(_SklearnVersionWarning):
+    """An estimator was unpickled from another version of sklearn-ae.
+
+    A subclass of scikit-learn's
+    :class:`~sklearn.exceptions.InconsistentVersionWarning`, so a filter set
+    for scikit-learn's warning applies to this one. The estimator works: its
+    missing parameters took their defaults and its state was migrated.
+
+    Parameters
+    ----------
+    estimator_name : str
+        The class of the unpickled estimator.
+    current_version : str
+        This version of sklearn-ae.
+    original_version : str
+        The version that pickled it.
+    """
+
+    def __init__(self, *, estimator_name, current_version, original_version):
+        super().__init__(
+            estimator_name=estimator_name,
+            current_sklearn_version=current_version,
+            original_sklearn_version=original_version,
+        )
+        self.current_version = current_version
+        self.original_version = original_version
+
+    def __str__(self):
+        return (
+            f"{self.estimator_name} was pickled by sklearn-ae {self.original_version} and is "
+            f"unpickled by sklearn-ae {self.current_version}; parameters added since took "
+            "their defaults. Save it again with this version, or use est.save() and "
+            "sklearn_ae.load(), whose files load across versions without a warning."
+        )
 
 
 def loadable(cls):
@@ -81,6 +139,7 @@ def plain_state(estimator):
     """
     state = dict(estimator.__dict__)
     state.pop("_inference_cache", None)
+    state[_VERSION_KEY] = __version__
     if "module_" not in state:
         return state
     state["module_"] = _to_numpy_tree(dict(estimator.module_.state_dict()))
@@ -103,18 +162,51 @@ def plain_state(estimator):
     return state
 
 
+def _default_params(cls):
+    """The constructor defaults of ``cls``, as ``get_params`` names them."""
+    return cls().get_params(deep=False)
+
+
+def _migrated(state):
+    """``state`` with private attributes renamed since it was written under their new names."""
+    return {_RENAMED_STATE.get(key, key): value for key, value in state.items()}
+
+
+def restore_pickled_state(estimator, state):
+    """``__setstate__``: warn if another version pickled it, then :func:`restore_state`.
+
+    Parameters the pickling version did not have take their defaults.
+    """
+    state = dict(state)
+    version = state.pop(_VERSION_KEY, _UNRECORDED_VERSION)
+    if version != __version__:
+        warnings.warn(
+            InconsistentVersionWarning(
+                estimator_name=type(estimator).__name__,
+                current_version=__version__,
+                original_version=version,
+            ),
+            stacklevel=3,
+        )
+    for key, value in _default_params(type(estimator)).items():
+        state.setdefault(key, value)
+    restore_state(estimator, state)
+
+
 def restore_state(estimator, state):
     """Set the estimator's attributes from :func:`plain_state`'s output.
 
     The network, optimizer and generator are rebuilt on the fitted device if
-    it is available here, else on the CPU.
+    it is available here, else on the CPU. Private state renamed since the
+    state was written is renamed (:data:`_RENAMED_STATE`).
 
     Raises
     ------
     ValueError
         If the stored weights do not fit the network the parameters describe.
     """
-    state = dict(state)
+    state = _migrated(state)
+    state.pop(_VERSION_KEY, None)
     if "module_" not in state:
         estimator.__dict__.update(state)
         return
@@ -275,7 +367,8 @@ def save(estimator, path):
     )
     metadata = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": str(FORMAT_VERSION),
+        "sklearn_ae_version": __version__,
         "header": header,
         "sha256": _digest(header, arrays),
     }
@@ -352,10 +445,16 @@ def load(path):
         ) from None
     if metadata.get("format") != FORMAT:
         raise ValueError(f"{path!r} is not an sklearn-ae model file.")
-    if metadata.get("format_version") != FORMAT_VERSION:
+    # Written by 0.2.0 and earlier without it; those files are format version 1.
+    written_by = metadata.get("sklearn_ae_version", _UNRECORDED_VERSION)
+    format_version = metadata.get("format_version")
+    if not (isinstance(format_version, str) and format_version.isdigit()):
+        raise ValueError(f"{path!r} has an invalid format version {format_version!r}.")
+    if int(format_version) > FORMAT_VERSION:
         raise ValueError(
-            f"{path!r} has format version {metadata.get('format_version')!r}; this version of "
-            f"sklearn-ae reads version {FORMAT_VERSION}."
+            f"{path!r} has file format version {format_version} (written by sklearn-ae "
+            f"{written_by}); sklearn-ae {__version__} reads format versions up to "
+            f"{FORMAT_VERSION}. Load it with sklearn-ae {written_by} or later."
         )
     header = metadata.get("header", "")
     if metadata.get("sha256") != _digest(header, arrays):
@@ -368,13 +467,16 @@ def load(path):
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path!r} has an invalid header: {exc!r}") from None
     estimator = cls()
-    expected = set(estimator.get_params(deep=False))
-    if set(params) != expected:
+    defaults = estimator.get_params(deep=False)
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
         raise ValueError(
-            f"{path!r} does not match {cls.__name__}: parameters "
-            f"{sorted(set(params) ^ expected)} differ."
+            f"{path!r} (written by sklearn-ae {written_by}) has parameters {unknown} that "
+            f"{cls.__name__} of sklearn-ae {__version__} does not have; load it with "
+            f"sklearn-ae {written_by}."
         )
-    estimator.set_params(**params)
+    # Parameters added since the file was written take their defaults.
+    estimator.set_params(**{**defaults, **params})
     estimator._validate_params()
     restore_state(estimator, fitted)
     return estimator

@@ -188,6 +188,8 @@ class Monitor:
         self.kept_epoch = 0
         self.epoch = 0
         self.diverged = False
+        # Which test ended a "flattened" stop: "share" or "tol" (see _flattened).
+        self.flat_condition = None
         # Without a validation set: the lowest-training-loss weights, restored on divergence.
         self.lowest_state, self.lowest_loss, self.lowest_epoch = self.last_finite, start_loss, 0
 
@@ -288,7 +290,9 @@ class Monitor:
         """Whether the record criterion's last ``n_iter_no_change`` epochs gained too little.
 
         Too little: less than ``FLAT_SHARE`` of the gain since the start, or
-        less than ``tol`` an epoch on average.
+        less than ``tol`` an epoch on average. When it is, :attr:`flat_condition`
+        names the test that fired: ``"share"`` (the first, whether or not the
+        second also holds) or ``"tol"`` (the second only).
         """
         self.record.append(min(self.record[-1], criterion))
         window = self.rule.n_iter_no_change
@@ -298,7 +302,10 @@ class Monitor:
         recent = self.record[-window - 1] - self.record[-1]
         # Or less than tol an epoch on average: the plateau rule's threshold,
         # which a smooth curve crosses now and then by chance.
-        return bool(total > 0 and recent < max(FLAT_SHARE * total, window * self.rule.tol))
+        if not (total > 0 and recent < max(FLAT_SHARE * total, window * self.rule.tol)):
+            return False
+        self.flat_condition = "share" if recent < FLAT_SHARE * total else "tol"
+        return True
 
     def interrupted(self):
         """Ctrl-C: go back to the weights of the last complete epoch."""

@@ -46,6 +46,9 @@ class History:
         Optimizer steps taken.
     stop_reason : {"converged", "flattened", "max_iter", "diverged", "interrupted"}
         Why the loop ended.
+    flat_condition : {"share", "tol"} or None
+        Which test of a ``"flattened"`` stop fired (see
+        :attr:`~sklearn_ae._stopping.Monitor.flat_condition`); None for other stops.
     """
 
     loss_curve: list = field(default_factory=list)
@@ -56,6 +59,7 @@ class History:
     n_iter: int = 0
     n_steps: int = 0
     stop_reason: str = "max_iter"
+    flat_condition: str | None = None
 
 
 def make_optimizer(name, module, learning_rate, alpha):
@@ -180,6 +184,24 @@ def run_epoch(stepper, batch_loss, source, batch_size, shuffle, generator, avera
     return total / n_samples, n_steps
 
 
+def _close_bar(bar, history, ended):
+    """End the bar at the epochs run, with why the loop ended (if it ``ended``, not raised).
+
+    A stop by the stopping rule is the fit's normal end: the bar's total
+    becomes the epochs run, so it ends full (41/41) rather than looking cut
+    off (41/200, which tqdm's notebook bar paints as a failure). A divergence
+    or an interruption leaves the total at ``max_iter``: those fits did end
+    short.
+    """
+    if history.stop_reason in ("converged", "flattened"):
+        bar.total = bar.n
+    postfix = {"loss": f"{history.loss_curve[-1]:.5g}"} if history.loss_curve else {}
+    if ended:
+        postfix["stop"] = history.stop_reason
+    bar.set_postfix(postfix, refresh=False)
+    bar.close()
+
+
 def train(
     module,
     optimizer,
@@ -228,8 +250,6 @@ def train(
         validation_scores=[] if monitor.has_validation else None,
         term_curves={name: [] for name in term_names},
     )
-    epochs = range(max_iter)
-    bar = tqdm(epochs, desc="fit", unit="epoch") if verbose == 1 else None
     monitor.begin()
     module.train()
     stepper = Stepper(optimizer)
@@ -239,8 +259,13 @@ def train(
     if monitor.has_validation:
         steps_per_epoch = -(-source.n_samples // batch_size)
         average = WeightAverage(stepper.params, average_decay(steps_per_epoch))
+    # The bar counts epochs as they complete. Iterating tqdm over the epochs
+    # instead counted an epoch only when the next one began, so a fit stopped
+    # early showed one epoch short (40/200 for 41 epochs).
+    bar = tqdm(total=max_iter, desc="fit", unit="epoch") if verbose == 1 else None
+    ended = False
     try:
-        for epoch in bar if bar is not None else epochs:
+        for epoch in range(max_iter):
             terms, n_steps = run_epoch(
                 stepper, batch_loss, source, batch_size, shuffle, generator, average
             )
@@ -266,7 +291,8 @@ def train(
             if validation_loss is not None:
                 history.validation_scores.append(-validation_loss)
             if bar is not None:
-                bar.set_postfix(loss=f"{loss:.5g}")
+                bar.set_postfix(loss=f"{loss:.5g}", refresh=False)
+                bar.update()
             elif verbose >= 2:
                 message = f"Iteration {epoch_offset + epoch + 1}, loss = {loss:.8f}"
                 if validation_loss is not None:
@@ -274,16 +300,16 @@ def train(
                 print(message)
             if stop_early and status in ("converged", "flattened"):
                 history.stop_reason = status
+                history.flat_condition = monitor.flat_condition
                 break
+        ended = True
     except KeyboardInterrupt:
         monitor.interrupted()
         history.stop_reason = "interrupted"
+        ended = True
     finally:
         if bar is not None:
-            # An early stop ends the bar where it is (full), not at max_iter.
-            bar.total = bar.n
-            bar.refresh()
-            bar.close()
+            _close_bar(bar, history, ended)
         module.eval()
     kept = monitor.finish()
     if kept is not None:

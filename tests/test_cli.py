@@ -10,11 +10,20 @@ import joblib
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
+from sklearn.datasets import load_wine
 from test_demo import _table_rows
 
 import sklearn_ae
 from sklearn_ae.__main__ import main
-from sklearn_ae._cli._report import ELBO_NOTE, MAX_ITER_NOTE, _print_notes, latent_figure
+from sklearn_ae._cli._arguments import build_parser, parse_args
+from sklearn_ae._cli._data import _feature_names
+from sklearn_ae._cli._report import (
+    ELBO_NOTE,
+    MAX_ITER_NOTE,
+    VAE_KEPT_START_NOTE,
+    _print_notes,
+    latent_figure,
+)
 
 FAST = ["--max-iter", "2", "--device", "cpu", "--no-plot"]
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
@@ -174,10 +183,92 @@ def test_codes_and_model_written(capsys, tmp_path, model, estimator):
     assert header == ["code_1", "code_2", "code_3", "animal"]
     assert [row[-1] for row in rows] == list(y)
     Z = np.array([[float(v) for v in row[:-1]] for row in rows])
-    # The saved pipeline maps the file's rows as they are to the same codes.
+    # The saved pipeline maps the file's rows, as pandas reads them, to the same
+    # codes, without a warning about feature names (warnings are errors here).
+    pd = pytest.importorskip("pandas")
     pipeline = joblib.load(saved)
     assert type(pipeline[-1]).__name__ == estimator
-    assert_allclose(pipeline.transform(X), Z, rtol=0, atol=0)
+    rows = pd.read_csv(data).drop(columns="animal")
+    assert_allclose(rows.to_numpy(), X, rtol=0, atol=0)
+    assert_allclose(pipeline.transform(rows), Z, rtol=0, atol=0)
+    assert "DataFrame with the file's column names" in out
+    # The device as it was given, not a torch.device.
+    assert pipeline[-1].get_params()["device"] == "cpu"
+    assert "device='cpu'" in repr(pipeline) and "device(type" not in repr(pipeline)
+
+
+def test_model_of_a_headerless_file_takes_arrays(capsys, tmp_path):
+    data, saved = tmp_path / "animals.csv", tmp_path / "model.joblib"
+    X, _ = _labelled_csv(data, header=False)
+    out = _run(
+        capsys,
+        "--data",
+        str(data),
+        "--target",
+        "3",
+        "--n-components",
+        "2",
+        "--no-vae",
+        "--save-model",
+        str(saved),
+    )
+    assert "DataFrame" not in out
+    assert joblib.load(saved).transform(X).shape == (45, 2)
+
+
+@pytest.mark.parametrize(
+    "header, index, names",
+    [
+        (["w", " x ", "label"], 2, ["w", " x "]),  # as pandas.read_csv names them
+        (["w", "w", "label"], 2, None),  # pandas would rename the second "w.1"
+        (["w", "", "label"], 2, None),  # and this one "Unnamed: 1"
+        (None, None, None),
+    ],
+)
+def test_feature_names_are_pandas_names(header, index, names):
+    assert _feature_names(header, index) == names
+
+
+def test_device_parameter_as_given():
+    args = parse_args(build_parser(), [])
+    assert args.device_param == "auto" and args.device.type in ("cpu", "cuda", "mps")
+    assert parse_args(build_parser(), ["--device", "cpu"]).device_param == "cpu"
+
+
+def test_kept_linear_start_is_reported(capsys, tmp_path):
+    # The case: on wine the VAE at d=8 keeps factor analysis and
+    # reconstructs 1.55x worse than PCA.
+    data, saved = tmp_path / "wine.csv", tmp_path / "model.joblib"
+    wine = load_wine()
+    names = [*wine.feature_names, "target"]
+    np.savetxt(
+        data,
+        np.column_stack([wine.data, wine.target]),
+        delimiter=",",
+        header=",".join(names),
+        comments="",
+    )
+    out = _run(
+        capsys,
+        "--data",
+        str(data),
+        "--target",
+        "target",
+        "--n-components",
+        "8",
+        "--max-iter",
+        "200",
+        "--model",
+        "vae",
+        "--save-model",
+        str(saved),
+    )
+    vae = joblib.load(saved)[-1]
+    assert vae.best_epoch_ == 0 and vae.validation_scores_ is not None
+    line = next(line for line in out.splitlines() if line.startswith("VAETransformer at d="))
+    assert line.startswith("VAETransformer at d=8 kept its linear start (factor analysis")
+    assert "no epoch beat it on the validation rows" in line
+    assert line.endswith(VAE_KEPT_START_NOTE)
 
 
 def test_codes_of_the_digits(capsys, tmp_path):
@@ -235,3 +326,20 @@ def test_plot_keeps_the_bulk_of_the_codes_in_view():
     for low, high in (ax.get_xlim(), ax.get_ylim()):
         assert -5 < low < -2 and 2 < high < 5
     assert any("3 of 500 codes outside the view" in t.get_text() for t in ax.texts)
+
+
+@pytest.mark.skipif(not HAS_MATPLOTLIB, reason="matplotlib is not installed")
+def test_plot_has_one_colour_per_class():
+    from matplotlib import colormaps
+
+    rng = np.random.RandomState(0)
+    labels = np.array(LABELS)[np.arange(90) % 3]
+    fig = latent_figure({"PCA": rng.normal(size=(90, 2))}, labels, "animal")
+    fig.canvas.draw()
+    scatter = fig.axes[0].collections[0]
+    assert scatter.get_cmap().N == 3
+    tab10 = np.array(colormaps["tab10"].colors[:3])
+    drawn = np.unique(scatter.get_facecolors()[:, :3], axis=0)
+    assert_allclose(np.sort(drawn, axis=0), np.sort(tab10, axis=0))
+    colorbar = fig.axes[-1]
+    assert [t.get_text() for t in colorbar.get_yticklabels()] == LABELS

@@ -23,6 +23,7 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1] / "sklearn_ae"
 LAYERS = {
     # L0: numerics and plumbing, no estimator, no training.
     "_sklearn_compat": 0,
+    "_version": 0,
     "_device": 0,
     "_losses": 0,
     "_observation": 0,

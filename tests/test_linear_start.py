@@ -8,6 +8,7 @@ from scipy.linalg import subspace_angles
 from scipy.stats import multivariate_normal
 from sklearn.datasets import load_breast_cancer, load_wine
 from sklearn.decomposition import PCA, FactorAnalysis
+from sklearn.model_selection import train_test_split
 
 from sklearn_ae import AutoencoderTransformer, VAETransformer
 from sklearn_ae._base import _BaseAutoencoder
@@ -103,3 +104,31 @@ def test_random_init_is_not_the_linear_model(digits):
     assert ae.best_epoch_ == 1
     codes = PCA(5).fit(X_train).transform(X_train)
     assert not np.allclose(ae.transform(X_train), codes, atol=0.1)
+
+
+def test_kept_pca_start_is_pca_to_float64_precision_on_float64_rows(tmp_path):
+    # wine keeps its start at defaults (no epoch beats PCA on its validation
+    # rows); the float32 network alone was 1 + 2.4e-5 PCA's error on such data.
+    X = load_wine().data
+    X_train, X_test = train_test_split(X, test_size=0.3, random_state=0)
+    est = AutoencoderTransformer(n_components=5, random_state=0).fit(X_train)
+    assert est.best_epoch_ == 0
+    pca = PCA(5, svd_solver="full").fit(X_train)
+
+    def error(model, rows):
+        return ((model.inverse_transform(model.transform(rows)) - rows) ** 2).sum(axis=1)
+
+    assert_allclose(error(est, X_test), error(pca, X_test), rtol=1e-9)
+    assert_allclose(-est.score_samples(X_test), error(pca, X_test), rtol=1e-9)
+    assert_allclose(np.abs(est.transform(X_test)), np.abs(pca.transform(X_test)), rtol=1e-7)
+    # float32 rows go through the network, within its rounding.
+    assert_allclose(error(est, X_test.astype(np.float32)), error(pca, X_test), rtol=1e-4)
+    # The same after saving and loading.
+    est.save(tmp_path / "m")
+    from sklearn_ae import load
+
+    assert_allclose(error(load(tmp_path / "m"), X_test), error(pca, X_test), rtol=1e-9)
+    # Once training moves the network, the network computes.
+    est.partial_fit(X_train)
+    assert est._inference_state(np.dtype(np.float64)).linear is None
+    assert not np.allclose(error(est, X_test), error(pca, X_test), rtol=1e-9)

@@ -45,9 +45,7 @@ def _held_out_gain(score, trivial, reference):
     return (score - trivial) / (reference - trivial)
 
 
-@pytest.mark.parametrize(
-    "cls, passes", [(AutoencoderTransformer, 12), (VAETransformer, 60)]
-)
+@pytest.mark.parametrize("cls, passes", [(AutoencoderTransformer, 12), (VAETransformer, 60)])
 def test_partial_fit_over_ten_chunks_reaches_fits_quality(digits, cls, passes):
     X_train, X_test = digits[0], digits[1]
     mean = X_train.mean(axis=0)

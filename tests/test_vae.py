@@ -55,9 +55,7 @@ def test_linear_vae_is_factor_analysis(linear_gaussian_data):
     assert np.median(np.abs(vae.noise_variance_ / fa_noise - 1)) < 0.05
 
 
-def test_vae_beats_pca_and_factor_analysis_on_dequantized_digits(
-    digits_vae, dequantized_digits
-):
+def test_vae_beats_pca_and_factor_analysis_on_dequantized_digits(digits_vae, dequantized_digits):
     X_train, X_test, _, _ = dequantized_digits
     pca = PCA(8).fit(X_train).score(X_test)
     fa = FactorAnalysis(8).fit(X_train).score(X_test)
@@ -112,9 +110,9 @@ def test_posterior_collapse_is_visible_and_harmless(dequantized_digits):
     X_train, X_test, _, _ = dequantized_digits
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        vae = VAETransformer(
-            4, beta=1000.0, max_iter=30, random_state=0, device="cpu"
-        ).fit(X_train)
+        vae = VAETransformer(4, beta=1000.0, max_iter=30, random_state=0, device="cpu").fit(
+            X_train
+        )
     assert vae.kl_curve_[-1] < 0.05 * vae.kl_curve_[0]
     assert vae.kl_curve_[-1] < 0.1
     Z = vae.transform(X_test)

@@ -38,11 +38,17 @@ def seed(text):
 
 
 def device(text):
-    """``type=`` of ``--device``: the available :class:`torch.device` it resolves to."""
+    """``type=`` of ``--device``: the text as given, once it resolves to an available device.
+
+    The estimators take the text (``"auto"``, ``"cpu"``, ...), as a user
+    would write it: a :class:`torch.device` showed in a saved model's repr
+    as ``device=device(type='cpu')``.
+    """
     try:
-        return resolve_device(text)
+        resolve_device(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def output_path(text):
@@ -212,6 +218,8 @@ def parse_args(parser, argv=None):
     args : argparse.Namespace
         ``max_iter`` and ``n_components`` are always set, the latter without
         repeats; ``explicit_n_components`` records whether it was given.
+        ``device`` is the :class:`torch.device` the models run on and
+        ``device_param`` the estimators' ``device`` parameter, as given.
     """
     args = parser.parse_args(argv)
     if args.target is not None and args.data is None:
@@ -224,4 +232,5 @@ def parse_args(parser, argv=None):
     args.n_components = list(dict.fromkeys(args.n_components))
     if args.max_iter is None:
         args.max_iter = QUICK_MAX_ITER if args.quick else DEFAULT_MAX_ITER
+    args.device_param, args.device = args.device, resolve_device(args.device)
     return args

@@ -1,6 +1,7 @@
 """The demo's data: scikit-learn's digits, or a user's ``.npy``/``.csv`` file."""
 
 import csv
+import importlib.util
 import math
 import os
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ _MIN_ROWS = 10
 # Cells that spreadsheets and pandas write for a missing value (compared
 # lower-cased), besides the empty cell.
 _MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}
+_HAS_PANDAS = importlib.util.find_spec("pandas") is not None
 
 
 @dataclass
@@ -32,14 +34,19 @@ class Dataset:
         Labels: the digits', or the ``--target`` column's; None without.
     X_density_train, X_density_test : ndarray of shape (n_samples, n_features)
         Splits of the log-likelihood comparison.
-    X_all : ndarray of shape (n_samples, n_features)
-        Every row as read (the target column left out), in file order.
+    X_all : ndarray or pandas.DataFrame of shape (n_samples, n_features)
+        Every row as read (the target column left out), in file order, as
+        :attr:`scaler` takes them: a DataFrame with the header's column
+        names when :attr:`feature_names` is set.
     y_all : ndarray of shape (n_samples,) or None
         Every row's label, in file order.
     scaler : MinMaxScaler
         Fitted: maps rows as read to the models' inputs.
     target_name : str or None
         Name of the label column, for the codes file.
+    feature_names : list of str or None
+        The CSV header's names of the feature columns, which :attr:`scaler`
+        was fitted with (as a DataFrame); None for rows without names.
     """
 
     description: str
@@ -50,10 +57,11 @@ class Dataset:
     y_test: np.ndarray | None
     X_density_train: np.ndarray
     X_density_test: np.ndarray
-    X_all: np.ndarray
+    X_all: object
     y_all: np.ndarray | None
     scaler: MinMaxScaler
     target_name: str | None = None
+    feature_names: list | None = None
 
     @property
     def max_n_components(self):
@@ -72,11 +80,14 @@ class UserData:
         The ``--target`` column: integers, or str labels.
     target_name : str or None
         The target column's header, or ``"column N"`` without a header.
+    feature_names : list of str or None
+        The header's names of the columns of X; None without a header.
     """
 
     X: np.ndarray
     y: np.ndarray | None = None
     target_name: str | None = None
+    feature_names: list | None = None
 
 
 def load_dataset(path, seed, target=None):
@@ -114,8 +125,14 @@ def load_dataset(path, seed, target=None):
             X, y, test_size=_TEST_SIZE, random_state=seed
         )
         labels = f"labels from --target {data.target_name!r} ({len(np.unique(y))} classes)"
-    scaler = MinMaxScaler().fit(X_train)
-    X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+    # Fitted on the rows as a user reads them back: a CSV with a header as a
+    # DataFrame with its column names (pandas.read_csv), else an array. A
+    # scaler fitted on an array warned at every DataFrame the saved model was
+    # given ("X has feature names, but MinMaxScaler was fitted without").
+    names = data.feature_names if _HAS_PANDAS else None
+    train_rows, test_rows = _rows(X_train, names), _rows(X_test, names)
+    scaler = MinMaxScaler().fit(train_rows)
+    X_train, X_test = scaler.transform(train_rows), scaler.transform(test_rows)
     return Dataset(
         description=(
             f"{path} ({X.shape[0]} x {X.shape[1]}, min-max scaled on the train split), "
@@ -128,11 +145,21 @@ def load_dataset(path, seed, target=None):
         y_test=y_test,
         X_density_train=X_train,
         X_density_test=X_test,
-        X_all=X,
+        X_all=_rows(X, names),
         y_all=y,
         scaler=scaler,
         target_name=data.target_name,
+        feature_names=names,
     )
+
+
+def _rows(X, names):
+    """X as a DataFrame with columns ``names``, or as it is when ``names`` is None."""
+    if names is None:
+        return X
+    import pandas as pd
+
+    return pd.DataFrame(X, columns=names)
 
 
 def _digits(seed):
@@ -247,9 +274,10 @@ def _read_csv(path, target):
         raise ValueError(f"{path}: could not read numeric data ({message})") from None
     if not rows:
         raise ValueError(f"{path}: the file holds no rows")
-    header = None
+    header = raw_header = None
     if _is_header(rows[0][1], rows[1][1] if len(rows) > 1 else None):
-        header = [cell.strip() for cell in rows[0][1]]
+        raw_header = rows[0][1]
+        header = [cell.strip() for cell in raw_header]
         rows = rows[1:]
     n_columns = len(header) if header is not None else len(rows[0][1]) if rows else 0
     index = None if target is None else _target_index(path, target, header, n_columns)
@@ -284,11 +312,27 @@ def _read_csv(path, target):
             if not math.isfinite(value):
                 raise ValueError(f"{path}: infinite value at line {line}, {column_name(j)}")
             values[i, j] = value
+    names = _feature_names(raw_header, index)
     if index is None:
-        return UserData(values)
+        return UserData(values, feature_names=names)
     y = _labels(path, np.array(labels, dtype=object), column_name(index))
     name = header[index] if header is not None else f"column {index + 1}"
-    return UserData(np.delete(values, index, axis=1), y, name)
+    return UserData(np.delete(values, index, axis=1), y, name, names)
+
+
+def _feature_names(raw_header, index):
+    """The feature columns' names as ``pandas.read_csv`` gives them, or None.
+
+    As written in the file, spaces included. None without a header, or where
+    pandas would rename a column (an empty or repeated name): a model fitted
+    with names other than pandas' would refuse the rows pandas reads.
+    """
+    if raw_header is None:
+        return None
+    names = [cell for j, cell in enumerate(raw_header) if j != index]
+    if len(set(raw_header)) < len(raw_header) or not all(cell.strip() for cell in raw_header):
+        return None
+    return names
 
 
 def _is_number(text):

@@ -30,6 +30,19 @@ ELBO_NOTE = (
     "FactorAnalysis give exact log-likelihoods of linear-Gaussian models."
 )
 MODEL_NAMES = {"autoencoder": "AutoencoderTransformer", "vae": "VAETransformer"}
+# The linear model each estimator's init="linear" starts from.
+LINEAR_STARTS = {"AutoencoderTransformer": "PCA", "VAETransformer": "factor analysis"}
+KEPT_START_NOTE = (
+    "{name} at d={dims} kept its linear start ({start}; best_epoch_ = 0): no epoch beat "
+    "it on the validation rows."
+)
+# Not "while its likelihood is not": on wine (d=8) PCA's log-likelihood beats
+# factor analysis's too.
+VAE_KEPT_START_NOTE = (
+    "The VAE's objective is the ELBO, a bound on the log-likelihood, not the squared "
+    "error, so its reconstruction can be worse than PCA's: compare the density models "
+    "by their log-likelihoods."
+)
 # Share of the codes, at each end of each axis, that the plot may leave out
 # of view: a few outlying codes would otherwise squeeze the bulk of them into
 # a corner of the panel.
@@ -49,7 +62,7 @@ def print_report(args, data, n_components, notes):
     notes : list of str
         Lines printed under the header.
     """
-    common = {"max_iter": args.max_iter, "random_state": args.seed, "device": args.device}
+    common = {"max_iter": args.max_iter, "random_state": args.seed, "device": args.device_param}
     print(
         f"sklearn-ae {__version__} | torch {torch.__version__} | device {args.device} | "
         f"{torch.get_num_threads()} torch threads | max_iter {args.max_iter} | seed {args.seed}"
@@ -64,6 +77,8 @@ def print_report(args, data, n_components, notes):
     )
     print(table)
     _print_notes(table, with_elbo=False)
+    for note in kept_start_notes(models):
+        print(f"\n{note}")
 
     d_density = min(DENSITY_N_COMPONENTS, data.max_n_components)
     print(
@@ -90,9 +105,12 @@ def print_report(args, data, n_components, notes):
             )
         if args.save_model is not None:
             joblib.dump(make_pipeline(data.scaler, model), args.save_model)
+            rows = ""
+            if data.feature_names is not None:
+                rows = ", rows as a DataFrame with the file's column names (pandas.read_csv)"
             print(
                 f"{name}(n_components={d}) with its scaling saved to {args.save_model}: "
-                f"joblib.load({args.save_model!r}).transform(rows) gives the codes"
+                f"joblib.load({args.save_model!r}).transform(rows) gives the codes{rows}"
             )
 
     if not args.no_plot:
@@ -114,6 +132,38 @@ def _print_notes(table, *, with_elbo):
         notes.append(ELBO_NOTE)
     for note in notes:
         print(f"\n{note}")
+
+
+def kept_start_notes(models):
+    """One line per estimator that kept its linear start at some latent dimension.
+
+    Parameters
+    ----------
+    models : dict of (str, int) to estimator
+        Fitted models by name and latent dimension.
+
+    Returns
+    -------
+    list of str
+    """
+    kept = {}
+    for (name, d), model in models.items():
+        # best_epoch_ is the epoch whose weights were kept, 0 the start; it is
+        # judged on validation rows only when there are some.
+        if (
+            name in LINEAR_STARTS
+            and model.init == "linear"
+            and model.best_epoch_ == 0
+            and model.validation_scores_ is not None
+        ):
+            kept.setdefault(name, []).append(str(d))
+    notes = []
+    for name, dims in kept.items():
+        note = KEPT_START_NOTE.format(name=name, dims=", ".join(dims), start=LINEAR_STARTS[name])
+        if name == "VAETransformer":
+            note += " " + VAE_KEPT_START_NOTE
+        notes.append(note)
+    return notes
 
 
 def write_codes(path, model, data):
@@ -393,6 +443,8 @@ def latent_figure(codes, labels, label_name=None):
     axes = fig.subplots(1, len(codes), squeeze=False)[0]
     scatter = None
     classes = None if labels is None else np.unique(labels)
+    if classes is not None:
+        cmap = _class_colours(len(classes))
     for ax, (name, Z) in zip(axes, codes.items()):
         if labels is None:
             ax.scatter(Z[:, 0], Z[:, 1], s=6, color="tab:blue", alpha=0.7)
@@ -403,7 +455,7 @@ def latent_figure(codes, labels, label_name=None):
                 Z[:, 0],
                 Z[:, 1],
                 c=colour,
-                cmap="tab10" if len(classes) <= 10 else "viridis",
+                cmap=cmap,
                 vmin=-0.5,
                 vmax=len(classes) - 0.5,
                 s=6,
@@ -433,6 +485,22 @@ def latent_figure(codes, labels, label_name=None):
             colorbar.set_ticks(range(len(classes)), labels=[str(c) for c in classes])
     fig.suptitle("2-D latent space of the test set")
     return fig
+
+
+def _class_colours(n_classes):
+    """A colormap of one colour per class: the first of tab10's or tab20's, else viridis.
+
+    tab10 itself spread its 10 colours over the classes' range, so 3 classes
+    got 3 far-apart colours of 10 and the colour bar showed all 10.
+    """
+    from matplotlib import colormaps
+    from matplotlib.colors import ListedColormap
+
+    for name in ("tab10", "tab20"):
+        palette = colormaps[name]
+        if n_classes <= palette.N:
+            return ListedColormap(palette.colors[:n_classes], name=f"{name}_{n_classes}")
+    return colormaps["viridis"]
 
 
 def _robust_limits(Z):
