@@ -22,7 +22,7 @@ SHARED_PARAMETERS = [
     "batch_size",
     "optimizer",
     "learning_rate_init",
-    "max_iter",
+    # max_iter is not shared: the VAE's default is 300, the autoencoder's 200.
     "n_iter_no_change",
     "validation_fraction",
     "shuffle",
