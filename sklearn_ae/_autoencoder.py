@@ -402,25 +402,23 @@ class AutoencoderTransformer(_BaseAutoencoder):
         return super()._inverse_transform_rows(state, z)
 
     def _score_raw_rows(self, state, x):
-        if state.linear is not None:
-            # float64 rows of a network still at its linear start: PCA's
-            # error in float64, not the float32 network's rounding of it.
-            return -state.linear.decode(state.linear.encode(x)).sub_(x).square_().sum(dim=1)
+        if x.dtype != state.dtype and self._observation.standardizes:
+            # float64 rows: the squared error in the original units, in float64,
+            # as ||inverse_transform(transform(x)) - x||^2 (scale_**2 of features
+            # at 1e30 would overflow float32), through the same two steps, so a
+            # kept PCA start is scored as PCA in float64; in place, one temporary.
+            x_hat = self._inverse_transform_rows(state, self._transform_rows(state, x))
+            return -x_hat.sub_(x).square_().sum(dim=1)
         module = state.module
         # Through the codes, as inverse_transform(transform(X)) goes, not
         # forward(), which skips their scaling: in float32 the two differ.
         out = module.decode(self._encode(module, state.network_input(x)))
-        if x.dtype == state.dtype or not self._observation.standardizes:
-            # float32 rows are compared standardized, where a large offset
-            # cancels; scale_ is all ones for the Bernoulli loss (which takes logits).
-            xs = state.standardize(x)
-            return -self._observation.reconstruction_error(
-                xs, out.to(x.dtype), state.scale**2, row_invariant=True
-            )
-        # float64 rows: the squared error in the original units, in float64,
-        # as ||inverse_transform(transform(x)) - x||^2 (scale_**2 of features
-        # at 1e30 would overflow float32); in place, one temporary.
-        return -state.unstandardize(out).sub_(x).square_().sum(dim=1)
+        # float32 rows are compared standardized, where a large offset cancels;
+        # scale_ is all ones for the Bernoulli loss (which takes logits).
+        xs = state.standardize(x)
+        return -self._observation.reconstruction_error(
+            xs, out.to(x.dtype), state.scale**2, row_invariant=True
+        )
 
     def score_samples(self, X):
         """Minus the per-sample reconstruction error, in the original units of X.
