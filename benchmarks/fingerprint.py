@@ -21,6 +21,16 @@ warm-started second ``fit``, plus the Bernoulli observation models and
   which also checks that checksum;
 - ``onnx``: the ONNX model's output on the first 5 rows (onnxruntime).
 
+Beyond the 5-epoch fits, which never reach a stopping decision, it fits each
+estimator at its defaults on digits / 16 at ``n_components=2`` (the AE stops
+at epoch 74 and keeps epoch 68: the plateau and flat-curve rules, the
+kept-epoch choice and the weight average), both with ``verbose=2``, whose
+printed text is hashed too (``verbose-text``), and prints their ``n_iter_``
+and ``best_epoch_`` in clear; two fits that diverge (from the linear start
+with validation, and a warm start without, where the lowest-loss weights
+are restored) with their warnings' text; and each estimator with a custom
+``encoder=`` module (not saved: a callable parameter has no safe file).
+
 Run it before and after a change and diff the output::
 
     .venv/bin/python benchmarks/fingerprint.py > before.txt
@@ -29,7 +39,7 @@ Run it before and after a change and diff the output::
 
 It imports the ``sklearn_ae`` of the checkout it lies in (named on stderr),
 not whichever one is installed, so that two checkouts (``git worktree``)
-compare. Takes about 15 seconds on two cores.
+compare. Takes about a minute on two cores.
 """
 
 import os
@@ -40,7 +50,9 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import contextlib  # noqa: E402
 import hashlib  # noqa: E402
+import io  # noqa: E402
 import json  # noqa: E402
 import tempfile  # noqa: E402
 import warnings  # noqa: E402
@@ -89,7 +101,29 @@ def _onnx_output(est, X):
     return session.run(None, {"X": np.asarray(X[:5], dtype=np.float32)})[0]
 
 
-def _fingerprint(name, est, X, tmp):
+class _Tanh2(torch.nn.Module):
+    """A user's encoder branch: one tanh layer of 16 units."""
+
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(n_in, 16), torch.nn.Tanh(), torch.nn.Linear(16, n_out)
+        )
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def _fit_printing(est, X):
+    """Fit ``est`` on X; return the text it printed and the warnings' messages."""
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.fit(X)
+    return text.getvalue(), [str(w.message) for w in caught]
+
+
+def _fingerprint(name, est, X, tmp, saves=True):
     lines = []
 
     def emit(label, value):
@@ -104,6 +138,8 @@ def _fingerprint(name, est, X, tmp):
     if isinstance(est, VAETransformer):
         emit("log_likelihood", est.log_likelihood(dense[:50], n_samples=8, random_state=0))
         emit("sample", est.sample(5, random_state=0))
+    if not saves:
+        return lines
     path = os.path.join(tmp, f"{name}.safetensors")
     est.save(path)
     emit("save", _file_content(path))
@@ -148,6 +184,37 @@ def main():
         for chunk in np.array_split(X, 3):
             est.partial_fit(chunk)
         lines += _fingerprint("vae-bernoulli-partial_fit", est, X, tmp)
+        for label, cls in [("ae", AutoencoderTransformer), ("vae", VAETransformer)]:
+            est = cls(n_components=2, random_state=0, device="cpu", verbose=2)
+            text, _ = _fit_printing(est, X)
+            name = f"{label}-default-d2"
+            lines += _fingerprint(name, est, X, tmp)
+            lines.append(
+                f"{name:<28} {'verbose-text':<18} {_hash(np.frombuffer(text.encode(), np.uint8))}"
+            )
+            lines.append(
+                f"{name:<28} {'epochs':<18} n_iter_={est.n_iter_} best_epoch_={est.best_epoch_}"
+            )
+            est = cls(n_components=2, encoder=_Tanh2, **_COMMON)
+            lines += _fingerprint(f"{label}-encoder", est.fit(X), X, tmp, saves=False)
+        # From the linear start with validation, and a warm start without
+        # (where the lowest-loss weights are restored).
+        diverging = {
+            "ae-diverged": AutoencoderTransformer(4, learning_rate_init=1e3, **_COMMON),
+            "ae-diverged-warm": AutoencoderTransformer(
+                4, early_stopping=False, optimizer="sgd", warm_start=True, **_COMMON
+            )
+            .fit(X)
+            .set_params(learning_rate_init=0.9),
+        }
+        for name, est in diverging.items():
+            _, messages = _fit_printing(est, X)
+            lines += _fingerprint(name, est, X, tmp)
+            blob = np.frombuffer("\n".join(messages).encode(), np.uint8)
+            lines.append(f"{name:<28} {'warnings':<18} {_hash(blob)}")
+            lines.append(
+                f"{name:<28} {'epochs':<18} n_iter_={est.n_iter_} best_epoch_={est.best_epoch_}"
+            )
     print("\n".join(lines))
 
 
