@@ -382,11 +382,11 @@ class AutoencoderTransformer(_BaseAutoencoder):
         self._loss_weight = to_tensor(weight, self.device_)
 
     def _batch_loss(self, module, xb):
-        loss = self._validation_losses(module, xb).mean()
-        return loss, loss.detach().reshape(1)
+        loss = self._sample_losses(module, xb).mean()
+        return loss, {"loss": loss.detach()}
 
-    def _validation_losses(self, module, xv):
-        return self._observation.reconstruction_error(xv, module(xv), self._loss_weight)
+    def _sample_losses(self, module, x):
+        return self._observation.reconstruction_error(x, module(x), self._loss_weight)
 
     def _encode(self, module, xs):
         return module.encode(xs)

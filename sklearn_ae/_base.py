@@ -1,14 +1,15 @@
 """The scikit-learn contract shared by both estimators.
 
-``fit``/``partial_fit`` -> ``_fit`` -> named steps (check, initialise or
-continue, optimizer, train, record: :mod:`sklearn_ae._fitting`),
+``fit``/``partial_fit`` -> ``_fit``: validate, run a
+:class:`~sklearn_ae._fitting.Fit`, record its history.
 ``transform``, ``inverse_transform``, ``score``, feature names, tags, saving
 and pickling live here. A model class
 (:mod:`sklearn_ae._autoencoder`, :mod:`sklearn_ae._vae`) owns its
-constructor and supplies a handful of hooks (build the module, the linear
-start, the batch loss, encode, per-sample score); it never touches an
-optimizer. Batched inference is :mod:`sklearn_ae._inference`; checks beyond
-the parameter constraints are :mod:`sklearn_ae._validation`.
+constructor and supplies the hooks of :class:`~sklearn_ae._fitting.FitModel`
+(build the module, the linear start, the losses by name) and of inference
+(encode, per-sample score); it never touches an optimizer. Batched
+inference is :mod:`sklearn_ae._inference`; checks beyond the parameter
+constraints are :mod:`sklearn_ae._validation`.
 """
 
 import copy
@@ -20,9 +21,9 @@ import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._device import blas_threads_as_torch, threads_for, torch_threads
+from ._device import threads_for, torch_threads
 from ._export import to_onnx
-from ._fitting import SPARSE_FORMATS, _FitSteps
+from ._fitting import Fit, FitModel
 from ._inference import batched, inference_rows, inference_state, is_finite_float_matrix
 from ._losses import nan_to_neg_inf
 from ._modules import ACTIVATIONS, user_module
@@ -35,12 +36,18 @@ from ._sklearn_compat import (
     _fit_context,
     _get_output_config,
 )
-from ._validation import check_input_range, check_latent
+from ._validation import (
+    check_hidden_layer_sizes,
+    check_input_range,
+    check_latent,
+    check_n_components,
+    check_n_components_type,
+)
+
+SPARSE_FORMATS = ("csr", "csc")
 
 
-class _BaseAutoencoder(
-    _FitSteps, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
-):
+class _BaseAutoencoder(FitModel, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Base class for the autoencoder estimators. Do not use directly.
 
     It has no ``__init__``: each estimator's own (as :class:`~sklearn.decomposition.PCA`'s
@@ -72,31 +79,12 @@ class _BaseAutoencoder(
     }
 
     # ------------------------------------------------------------------
-    # Hooks a model class provides.
-
-    #: The parameter that picks the observation model (``"loss"`` or ``"likelihood"``).
-    _observation_parameter: str
-
-    #: Whether the loss is a positive error (its stopping criterion is relative)
-    #: rather than a log-density in nats.
-    _relative_loss = True
-
-    #: The terms ``_batch_loss`` reports, in order; each but ``"loss"``
-    #: (``loss_curve_``) is recorded per epoch as ``<name>_curve_``.
-    _loss_terms = ("loss",)
-
-    #: Whether the linear start chooses among candidate models on held-out
-    #: rows (and so needs :func:`~sklearn_ae._scaling.held_out_folds`).
-    _selects_on_held_out_rows = False
+    # Hooks a model class provides beyond FitModel's: its networks, inference.
 
     @property
     def _observation(self):
         """The observation model (see :mod:`sklearn_ae._observation`)."""
         return OBSERVATIONS[getattr(self, self._observation_parameter)]
-
-    @abstractmethod
-    def _build_module(self, n_features, generator):
-        """Return the freshly initialised ``nn.Module`` (with ``encoder``/``decoder``)."""
 
     def _user_branches(self, n_features, n_encoder_outputs, generator):
         """The user's encoder and decoder branches, None where the default MLP serves."""
@@ -106,27 +94,6 @@ class _BaseAutoencoder(
         if decoder is not None:
             decoder = user_module(decoder, self.n_components_, n_features, generator, "decoder")
         return encoder, decoder
-
-    @abstractmethod
-    def _start_linear(self, module, mean, covariance, folds=None):
-        """Set ``module`` to the linear model of data with this mean and covariance.
-
-        ``mean`` and ``covariance`` are in the original units of X; ``mean_``
-        and ``scale_`` are already set. ``folds`` holds the held-out folds
-        (:class:`~sklearn_ae._scaling.HeldOutFold`), when the model asks for
-        them (``_selects_on_held_out_rows``) and X has any; else None.
-        """
-
-    @abstractmethod
-    def _batch_loss(self, module, xb):
-        """Return ``(loss, terms)`` on a standardized training batch.
-
-        ``terms`` is a detached 1-D tensor of the ``_loss_terms``, in order.
-        """
-
-    @abstractmethod
-    def _validation_losses(self, module, xv):
-        """Per-sample validation losses of standardized rows (deterministic)."""
 
     @abstractmethod
     def _encode(self, module, xs):
@@ -144,30 +111,8 @@ class _BaseAutoencoder(
         ``state.network_input(x)`` is what the network takes.
         """
 
-    def _prepare_fit(self, variance, generator):
-        """Set model-specific fitted state at the first fit.
-
-        ``variance`` holds the per-feature variances of X, 0 for constant
-        features; ``generator`` is the private random stream.
-        """
-
-    def _scale_changed(self, variance):
-        """Recompute model state derived from ``mean_``, ``scale_`` and the variances.
-
-        Called at the first fit and whenever ``partial_fit`` updates the
-        standardization.
-        """
-
-    def _rows_added(self, variance):
-        """Update model state that follows the rows seen, after ``partial_fit``'s re-expression.
-
-        ``variance`` holds the running per-feature variances (0 for constant
-        features). Unlike :meth:`_scale_changed`, this may change the
-        function the model computes.
-        """
-
     # ------------------------------------------------------------------
-    # Fitting: fit and partial_fit -> _fit (a transaction) -> the named steps.
+    # Fitting: fit and partial_fit -> _fit (a transaction): validate, run a Fit, record.
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -236,37 +181,45 @@ class _BaseAutoencoder(
             trial.__dict__.update(copy.deepcopy({key: self.__dict__[key] for key in fitted_keys}))
         # A first call starts from the parameters alone: no attribute of an
         # earlier fit survives into the new one.
-        trial._fit_unchecked(X, incremental=incremental, first_call=first_call)
+        X, hidden = trial._check_fit(X, first_call)
+        history = Fit(trial, hidden, incremental=incremental, first_call=first_call).run(X)
+        trial._record(history, first_call)
         trial._fitted_keys = tuple(key for key in trial.__dict__ if key not in kept)
         self.__dict__.clear()
         self.__dict__.update(trial.__dict__)
         return self
 
-    def _fit_unchecked(self, X, *, incremental, first_call):
-        X, hidden = self._check_fit(X, first_call)
-        work = self._step_work(X.shape, hidden)
-        # One thread count, chosen from the work of a training step, governs
-        # torch and the BLAS of the set-up, and is restored afterwards.
-        with torch_threads(threads_for(self.n_threads, work)), blas_threads_as_torch():
-            return self._fit_checked(X, hidden, incremental=incremental, first_call=first_call)
+    def _check_fit(self, X, first_call):
+        """Parameters beyond their constraints, and X; returns X and the layer sizes."""
+        name = type(self).__name__
+        hidden = check_hidden_layer_sizes(self.hidden_layer_sizes, name)
+        check_n_components_type(self.n_components, name)
+        X = validate_data(
+            self, X, reset=first_call, dtype=[np.float64, np.float32], accept_sparse=SPARSE_FORMATS
+        )
+        check_n_components(
+            self.n_components, X.shape[1], None if first_call else self.n_components_
+        )
+        self._check_input_range(X)
+        return X, hidden
 
-    def _fit_checked(self, X, hidden, *, incremental, first_call):
-        validate = self._uses_validation(X.shape[0], incremental)
+    def _record(self, history, first_call):
+        """Record what a :class:`~sklearn_ae._fitting.Fit` ran: curves, counters, epoch kept."""
+        previous = [] if first_call else self.loss_curve_
+        self.loss_curve_ = previous + history.loss_curve
         if first_call:
-            split = self._initialize(X, hidden, validate)
-        else:
-            split = self._continue(X, incremental, validate)
-        if first_call or not incremental:
-            # As MLPRegressor: fit (warm or not) builds a fresh optimizer from
-            # the current parameters; partial_fit continues the one it has.
-            self._optimizer = self._make_optimizer()
-        self._inference_cache = {}
-        # A first fit and partial_fit widen the branch's box to hold X; a
-        # warm-started fit on new rows does not, and its training clamps them.
-        history = self._train(X, split, incremental, rows_in_box=first_call or incremental)
-        self._handle_stop(history, incremental, first_call)
-        self._record(history, first_call)
-        return self
+            self.validation_scores_ = None if history.validation_scores is None else []
+            self.best_loss_ = np.inf
+            self.n_iter_ = self.n_steps_ = 0
+        if history.validation_scores is not None:
+            self.validation_scores_ = (self.validation_scores_ or []) + history.validation_scores
+            self.best_validation_score_ = history.best_validation_score
+        if self.loss_curve_:
+            self.best_loss_ = min(self.loss_curve_)
+        self.best_epoch_ = self.n_iter_ + history.kept_epoch
+        self.n_iter_ += history.n_iter
+        self.n_steps_ += history.n_steps
+        self._record_terms(history.term_curves, first_call)
 
     def _check_input_range(self, X):
         """Raise if X lies outside the range the observation model accepts."""

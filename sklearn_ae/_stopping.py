@@ -55,7 +55,7 @@ Three rules, applied once per epoch by a :class:`Monitor`:
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -72,6 +72,28 @@ class NonFiniteStartError(FloatingPointError):
 def snapshot(module):
     """A detached copy of the module's state dict."""
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def read_by_name(parts):
+    """Copy several device tensors to the host in one synchronisation, by name.
+
+    Parameters
+    ----------
+    parts : dict of str to torch.Tensor
+        Tensors of any shape, on one device.
+
+    Returns
+    -------
+    dict of str to ndarray
+        Each tensor flattened, as float64 (a float32 value converts exactly).
+    """
+    flat = [tensor.detach().reshape(-1) for tensor in parts.values()]
+    values = torch.cat(flat).cpu().numpy()
+    read, start = {}, 0
+    for name, tensor in zip(parts, flat):
+        read[name] = values[start : start + tensor.numel()].astype(np.float64)
+        start += tensor.numel()
+    return read
 
 
 @dataclass
@@ -104,7 +126,8 @@ def paired_gain(candidate, reference):
 
     The gain of a row is ``reference - candidate``, so lower losses give a
     positive gain; the standard error is that of the mean of the paired
-    gains (zero with a single row).
+    gains (zero with a single row). These are the stopping rule's sums over
+    validation rows.
 
     Parameters
     ----------
@@ -134,8 +157,54 @@ def significantly_better(candidate, reference, significance):
     return gain_lower_bound(candidate, reference, significance) > 0
 
 
+@dataclass
+class EpochResult:
+    """What the monitor saw and decided at the end of one epoch.
+
+    Attributes
+    ----------
+    epoch : int
+        Epochs completed in this training run; 0 is the starting weights.
+    losses : dict of str to float
+        The epoch's mean training terms by name (``"loss"`` first); empty at epoch 0.
+    validation_loss : float or None
+        Mean validation loss of the weights judged, when there is a validation set.
+    decision : {None, "converged", "flattened", "diverged"}
+        None goes on; the others end training (``"converged"`` and
+        ``"flattened"`` only where the loop stops early).
+    kept : bool
+        Whether these weights are, so far, the ones training returns.
+    n_steps : int
+        Optimizer steps of the epoch.
+    """
+
+    epoch: int
+    losses: dict = field(default_factory=dict)
+    validation_loss: float | None = None
+    decision: str | None = None
+    kept: bool = False
+    n_steps: int = 0
+
+
+@dataclass
+class _Candidate:
+    """Weights that may be returned, with what they were judged by."""
+
+    epoch: int
+    state: dict
+    losses: np.ndarray | None = None
+    score: float = 0.0
+
+
 class Monitor:
     """Applies the stopping, best-weights and divergence rules to one training run.
+
+    One name per notion: :attr:`kept` holds the weights training returns
+    (with a validation set, those that beat the start by the widest lower
+    bound; without, the lowest training loss, which is restored if training
+    diverges), :attr:`record` the epoch the plateau rule measures
+    improvement against, :attr:`last_finite` the weights of the last epoch
+    whose numbers were all finite.
 
     Parameters
     ----------
@@ -152,12 +221,16 @@ class Monitor:
         Among the epochs that beat the starting weights, the one kept has the
         highest mean gain over them less this many standard errors.
     patience_significance : float, default=0.5
-        Standard errors by which an epoch must beat the best epoch to count as
-        an improvement for the stopping rule.
+        Standard errors by which an epoch must beat the record epoch to count
+        as an improvement for the stopping rule.
     start_loss : float, default=inf
         Training loss of the starting weights, used only without a validation
         set and only if training diverges; inf means "unknown" (any finite
         epoch beats it).
+    on_epoch : callable, default=None
+        ``on_epoch(result)`` with an :class:`EpochResult`, for the starting
+        weights and after every epoch, while the judged weights are in the
+        module. For observers (benchmarks); it must not change the weights.
     """
 
     def __init__(
@@ -169,6 +242,7 @@ class Monitor:
         rank_significance=1.0,
         patience_significance=0.5,
         start_loss=np.inf,
+        on_epoch=None,
     ):
         self.module = module
         self.rule = rule
@@ -176,38 +250,55 @@ class Monitor:
         self.significance = significance
         self.rank_significance = rank_significance
         self.patience_significance = patience_significance
-        self.best_losses = None
-        self.best_criterion = np.inf
-        self.bad_epochs = 0
-        self.last_finite = snapshot(module)
-        self.kept_state = None
-        self.kept_losses = None
-        # The starting weights' gain over themselves: zero, with no spread.
-        self.kept_bound = 0.0
-        self.start_losses = None
-        self.kept_epoch = 0
+        self.on_epoch = on_epoch
         self.epoch = 0
         self.diverged = False
+        self.average = None
+        self.last_finite = snapshot(module)
+        # With a validation set the kept weights' score is their gain's lower
+        # bound (the start's gain over itself: zero); without, minus the
+        # training loss (the caller's start_loss stands for the start's).
+        self.kept = _Candidate(
+            0, self.last_finite, score=0.0 if validation_losses is not None else -start_loss
+        )
+        # The plateau rule's record: its criterion, and its per-row losses.
+        self.record = _Candidate(0, self.last_finite, score=np.inf)
+        self.bad_epochs = 0
+        self.start_losses = None
+        # The record criterion after each epoch, the start first (see _flattened).
+        self.record_curve = []
         # Which test ended a "flattened" stop: "share" or "tol" (see _flattened).
         self.flat_condition = None
-        # Without a validation set: the lowest-training-loss weights, restored on divergence.
-        self.lowest_state, self.lowest_loss, self.lowest_epoch = self.last_finite, start_loss, 0
 
     @property
     def has_validation(self):
         return self.validation_losses is not None
 
-    def begin(self):
-        """Evaluate the starting weights, which are the first candidate to keep."""
-        if not self.has_validation:
-            return
-        losses = self._evaluate().cpu().numpy().astype(np.float64)
-        if not np.all(np.isfinite(losses)):
-            raise NonFiniteStartError("the validation loss of the starting weights is not finite")
-        self.kept_state, self.kept_losses = self.last_finite, losses
-        self.start_losses = self.best_losses = losses
-        self.best_criterion = self.rule.criterion(float(losses.mean()))
-        self.record = [self.best_criterion]
+    @property
+    def kept_epoch(self):
+        """The epoch whose weights training returns (0: the starting weights)."""
+        return self.kept.epoch
+
+    def begin(self, average=None):
+        """Evaluate the starting weights, which are the first candidate to keep.
+
+        ``average``, a :class:`~sklearn_ae._training.WeightAverage` or None,
+        is what :meth:`end_epoch` judges in place of the raw weights.
+        """
+        self.average = average
+        validation_loss = None
+        if self.has_validation:
+            losses = read_by_name({"validation": self._evaluate()})["validation"]
+            if not np.all(np.isfinite(losses)):
+                raise NonFiniteStartError(
+                    "the validation loss of the starting weights is not finite"
+                )
+            self.kept.losses = self.start_losses = self.record.losses = losses
+            validation_loss = float(losses.mean())
+            self.record.score = self.rule.criterion(validation_loss)
+            self.record_curve = [self.record.score]
+        if self.on_epoch is not None:
+            self.on_epoch(EpochResult(0, validation_loss=validation_loss, kept=True))
 
     def _evaluate(self):
         was_training = self.module.training
@@ -217,74 +308,95 @@ class Monitor:
         self.module.train(was_training)
         return losses
 
-    def epoch_tensors(self):
-        """Device tensors the loop syncs with its epoch loss: checksum, validation losses."""
-        # Any NaN or inf in any parameter makes the checksum non-finite.
-        checksum = torch.stack([p.detach().sum() for p in self.module.parameters()]).sum()
-        tensors = [checksum.reshape(1)]
-        if self.has_validation:
-            tensors.append(self._evaluate())
-        return tensors
+    def end_epoch(self, terms, n_steps=0):
+        """Judge the epoch's weights (the average, if any), then hand the raw ones back.
 
-    def end_epoch(self, loss, extra):
-        """Apply the rules after an epoch.
+        The epoch's terms, a checksum of the parameters and the validation
+        losses go to the host in one synchronisation.
 
         Parameters
         ----------
-        loss : float
-            Mean training loss of the epoch.
-        extra : ndarray
-            The synced values of :meth:`epoch_tensors`.
+        terms : dict of str to torch.Tensor
+            The epoch's mean training terms by name, 0-d device tensors;
+            ``"loss"`` is the one the rules read.
+        n_steps : int, default=0
+            Optimizer steps of the epoch, for :attr:`EpochResult.n_steps`.
 
         Returns
         -------
-        status : {"diverged", "converged", "flattened", None}
-        validation_loss : float or None
-            Mean validation loss of this epoch's weights.
+        EpochResult
         """
-        if not (np.isfinite(loss) and np.all(np.isfinite(extra))):
-            self.diverged = True
-            self.module.load_state_dict(
-                self.last_finite if self.has_validation else self.lowest_state
-            )
-            return "diverged", None
+        if self.average is not None:
+            self.average.swap()
+        # Any NaN or inf in any parameter makes the checksum non-finite.
+        checksum = torch.stack([p.detach().sum() for p in self.module.parameters()]).sum()
+        parts = {**terms, "_checksum": checksum}
+        if self.has_validation:
+            parts["_validation"] = self._evaluate()
+        values = read_by_name(parts)
+        losses = {name: float(values[name][0]) for name in terms}
+        validation = values.get("_validation")
+        # The loss (which every other term enters), the checksum and the validation losses.
+        checked = [losses["loss"], values["_checksum"], values.get("_validation", 0.0)]
+        finite = all(np.all(np.isfinite(value)) for value in checked)
+        if finite:
+            result = self._judge(losses, validation)
+        else:
+            result = self._diverge(losses)
+        result.n_steps = n_steps
+        if self.on_epoch is not None:
+            self.on_epoch(result)
+        # After a divergence the module holds the restored weights, which
+        # training returns: swapping would hand them to the average instead.
+        if self.average is not None and result.decision != "diverged":
+            self.average.swap()
+        return result
+
+    def _diverge(self, losses):
+        """A non-finite epoch: restore the last finite weights (or the kept ones)."""
+        self.diverged = True
+        self.module.load_state_dict(self.last_finite if self.has_validation else self.kept.state)
+        return EpochResult(self.epoch + 1, losses, decision="diverged")
+
+    def _judge(self, losses, validation):
         self.epoch += 1
         self.last_finite = snapshot(self.module)
-        if not self.has_validation and not loss > self.lowest_loss:
-            self.lowest_state, self.lowest_loss, self.lowest_epoch = (
-                self.last_finite,
-                loss,
-                self.epoch,
-            )
+        loss = losses["loss"]
         validation_loss = None
-        mean_loss = loss
         if self.has_validation:
-            losses = extra[1:].astype(np.float64)
-            validation_loss = mean_loss = float(losses.mean())
-            gain, standard_error = paired_gain(losses, self.start_losses)
-            bound = -np.inf
-            if gain - self.significance * standard_error > 0:  # significantly better
-                bound = gain - self.rank_significance * standard_error
-            if bound > self.kept_bound:
-                self.kept_state, self.kept_losses = self.last_finite, losses
-                self.kept_bound = bound
-                self.kept_epoch = self.epoch
+            validation_loss = mean_loss = float(validation.mean())
+            self._keep_if_better(validation)
+        else:
+            mean_loss = loss
+            if not loss > -self.kept.score:
+                self.kept = _Candidate(self.epoch, self.last_finite, score=-loss)
         criterion = self.rule.criterion(mean_loss)
-        improved = criterion < self.best_criterion - self.rule.tol
+        improved = criterion < self.record.score - self.rule.tol
         if improved and self.has_validation:
-            improved = significantly_better(losses, self.best_losses, self.patience_significance)
+            improved = significantly_better(
+                validation, self.record.losses, self.patience_significance
+            )
         if improved:
             self.bad_epochs = 0
-            self.best_criterion = criterion
-            if self.has_validation:
-                self.best_losses = losses
+            self.record = _Candidate(self.epoch, self.last_finite, validation, criterion)
         else:
             self.bad_epochs += 1
+        decision = None
         if self.bad_epochs > self.rule.n_iter_no_change:
-            return "converged", validation_loss
-        if self.has_validation and self._flattened(criterion):
-            return "flattened", validation_loss
-        return None, validation_loss
+            decision = "converged"
+        elif self.has_validation and self._flattened(criterion):
+            decision = "flattened"
+        kept = self.kept.epoch == self.epoch or not self.has_validation
+        return EpochResult(self.epoch, losses, validation_loss, decision, kept)
+
+    def _keep_if_better(self, losses):
+        """Keep this epoch if it beats the start significantly, by the widest lower bound."""
+        gain, standard_error = paired_gain(losses, self.start_losses)
+        bound = -np.inf
+        if gain - self.significance * standard_error > 0:  # significantly better
+            bound = gain - self.rank_significance * standard_error
+        if bound > self.kept.score:
+            self.kept = _Candidate(self.epoch, self.last_finite, losses, bound)
 
     def _flattened(self, criterion):
         """Whether the record criterion's last ``n_iter_no_change`` epochs gained too little.
@@ -294,12 +406,12 @@ class Monitor:
         names the test that fired: ``"share"`` (the first, whether or not the
         second also holds) or ``"tol"`` (the second only).
         """
-        self.record.append(min(self.record[-1], criterion))
+        self.record_curve.append(min(self.record_curve[-1], criterion))
         window = self.rule.n_iter_no_change
-        if len(self.record) <= window:
+        if len(self.record_curve) <= window:
             return False
-        total = self.record[0] - self.record[-1]
-        recent = self.record[-window - 1] - self.record[-1]
+        total = self.record_curve[0] - self.record_curve[-1]
+        recent = self.record_curve[-window - 1] - self.record_curve[-1]
         # Or less than tol an epoch on average: the plateau rule's threshold,
         # which a smooth curve crosses now and then by chance.
         if not (total > 0 and recent < max(FLAT_SHARE * total, window * self.rule.tol)):
@@ -315,11 +427,13 @@ class Monitor:
         """Restore the kept weights (with a validation set); return their mean validation loss.
 
         Without a validation set the weights in place are kept: the last
-        epoch's, or after a divergence the lowest-loss ones. :attr:`kept_epoch`
-        says which epoch they are from.
+        epoch's, or after a divergence the lowest-loss ones, which
+        :meth:`end_epoch` restored. :attr:`kept_epoch` says which epoch they
+        are from.
         """
         if not self.has_validation:
-            self.kept_epoch = self.lowest_epoch if self.diverged else self.epoch
+            if not self.diverged:
+                self.kept = _Candidate(self.epoch, self.last_finite)
             return None
-        self.module.load_state_dict(self.kept_state)
-        return float(self.kept_losses.mean())
+        self.module.load_state_dict(self.kept.state)
+        return float(self.kept.losses.mean())

@@ -512,13 +512,18 @@ class VAETransformer(_BaseAutoencoder):
         reconstruction = self._log_scale - log_likelihood
         kl = kl_to_standard_normal(mu, log_var).mean()
         loss = reconstruction + kl if self.beta == 1.0 else reconstruction + self.beta * kl
-        with torch.no_grad():
-            terms = torch.stack([loss, reconstruction, kl])
-        return loss, terms
+        terms = {"loss": loss, "reconstruction": reconstruction, "kl": kl}
+        return loss, {name: value.detach() for name, value in terms.items()}
 
-    def _validation_losses(self, module, xv):
-        expected, kl = self._fixed_noise_terms(module, xv, self._validation_noise)
+    def _sample_losses(self, module, x):
+        # Over the fixed validation draws: the same rows always get the same losses.
+        expected, kl = self._fixed_noise_terms(module, x, self._validation_noise)
         return self._log_scale - elbo(expected, kl, self.beta)
+
+    def _record_terms(self, term_curves, first_call):
+        previous = ([], []) if first_call else (self.reconstruction_curve_, self.kl_curve_)
+        self.reconstruction_curve_ = previous[0] + term_curves.get("reconstruction", [])
+        self.kl_curve_ = previous[1] + term_curves.get("kl", [])
 
     def _encode(self, module, xs):
         return module.encode(xs)[0]

@@ -16,7 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_ae import AutoencoderTransformer, VAETransformer
-from sklearn_ae._base import _BaseAutoencoder
+from sklearn_ae._fitting import Fit
 
 ESTIMATORS = [AutoencoderTransformer, VAETransformer]
 # Small, fast settings shared by the contract tests; quality is tested elsewhere.
@@ -323,13 +323,13 @@ def test_warm_start_continues_from_fitted_weights(cls, X_small, monkeypatch):
     first_curve = list(est.loss_curve_)
     fitted_weights = {k: v.clone() for k, v in est.module_.state_dict().items()}
     started_from = []
-    run_epochs = _BaseAutoencoder._run_epochs
+    run_epochs = Fit.run_epochs
 
     def spy(self, *args, **kwargs):
-        started_from.append({k: v.clone() for k, v in self.module_.state_dict().items()})
+        started_from.append({k: v.clone() for k, v in self.model.module_.state_dict().items()})
         return run_epochs(self, *args, **kwargs)
 
-    monkeypatch.setattr(_BaseAutoencoder, "_run_epochs", spy)
+    monkeypatch.setattr(Fit, "run_epochs", spy)
     with pytest.warns(ConvergenceWarning):
         est.fit(X_small)
     assert est.n_iter_ == 20
@@ -393,7 +393,7 @@ def test_diverging_loss_restores_the_lowest_loss_epoch(cls, X_small, monkeypatch
         calls["n"] += 1
         if calls["n"] > 3 * batches_per_epoch:
             loss = loss * float("nan")
-            terms = terms * float("nan")
+            terms = {name: value * float("nan") for name, value in terms.items()}
         return loss, terms
 
     monkeypatch.setattr(cls, "_batch_loss", poisoned)
@@ -413,7 +413,7 @@ def _poison_every_batch(cls, monkeypatch):
 
     def poisoned(self, module, xb):
         loss, terms = original(self, module, xb)
-        return loss * float("nan"), terms * float("nan")
+        return loss * float("nan"), {name: value * float("nan") for name, value in terms.items()}
 
     monkeypatch.setattr(cls, "_batch_loss", poisoned)
 

@@ -13,7 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 
 from sklearn_ae import AutoencoderTransformer, VAETransformer
-from sklearn_ae._base import _BaseAutoencoder
+from sklearn_ae._fitting import Fit
 from sklearn_ae._training import History
 
 
@@ -67,9 +67,7 @@ def test_conv_encoder_on_digit_images_beats_pca(digits):
 
 @pytest.fixture
 def untrained(monkeypatch):
-    monkeypatch.setattr(
-        _BaseAutoencoder, "_run_epochs", lambda *a, **k: History(stop_reason="converged")
-    )
+    monkeypatch.setattr(Fit, "run_epochs", lambda *a, **k: History(stop_reason="converged"))
 
 
 def test_linear_start_is_exact_with_custom_modules(untrained):
@@ -91,9 +89,7 @@ def test_custom_module_trains_in_the_first_epoch(digits, monkeypatch):
     params = {"encoder": ConvEncoder, "max_iter": 1, "early_stopping": False, "random_state": 0}
     trained = _fit(AutoencoderTransformer(8, **params), X_train)
     assert (trained.encoder_.adapter.weight.detach().abs() > 0).all()
-    monkeypatch.setattr(
-        _BaseAutoencoder, "_run_epochs", lambda *a, **k: History(stop_reason="converged")
-    )
+    monkeypatch.setattr(Fit, "run_epochs", lambda *a, **k: History(stop_reason="converged"))
     start = AutoencoderTransformer(8, **params).fit(X_train)
     for before, after in zip(
         start.encoder_.residual.parameters(), trained.encoder_.residual.parameters()

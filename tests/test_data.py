@@ -113,12 +113,10 @@ def test_sparse_and_dense_rows_give_the_same_outputs(cls):
 
 
 def test_sparse_linear_start_is_pca_and_factor_analysis(monkeypatch):
-    from sklearn_ae._base import _BaseAutoencoder
+    from sklearn_ae._fitting import Fit
     from sklearn_ae._training import History
 
-    monkeypatch.setattr(
-        _BaseAutoencoder, "_run_epochs", lambda *a, **k: History(stop_reason="converged")
-    )
+    monkeypatch.setattr(Fit, "run_epochs", lambda *a, **k: History(stop_reason="converged"))
     X = sp.random(400, 15, density=0.3, format="csr", random_state=1)
     ae = AutoencoderTransformer(4, random_state=0).fit(X)
     pca = PCA(4).fit(X.toarray())
@@ -146,12 +144,10 @@ def test_wide_sparse_data_is_never_densified(monkeypatch):
 
 def test_wide_sparse_linear_start_uses_the_covariance_operator(monkeypatch):
     import sklearn_ae._scaling
-    from sklearn_ae._base import _BaseAutoencoder
+    from sklearn_ae._fitting import Fit
     from sklearn_ae._training import History
 
-    monkeypatch.setattr(
-        _BaseAutoencoder, "_run_epochs", lambda *a, **k: History(stop_reason="converged")
-    )
+    monkeypatch.setattr(Fit, "run_epochs", lambda *a, **k: History(stop_reason="converged"))
     X = sp.random(300, 40, density=0.3, format="csr", random_state=2)
     dense_path = AutoencoderTransformer(3, random_state=0).fit(X)
     # As if X were wider than a dense covariance allows: ARPACK on the operator.
@@ -231,7 +227,7 @@ def test_a_streamed_fit_holds_a_batch_not_a_window(tmp_path):
 
 
 def test_a_sparse_fit_does_not_copy_its_training_or_validation_rows(monkeypatch):
-    from sklearn_ae._fitting import _FitSteps
+    from sklearn_ae._fitting import Fit
 
     X = sp.random(40_000, 200, density=0.1, format="csr", random_state=0, dtype=np.float32)
     size = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
@@ -239,7 +235,7 @@ def test_a_sparse_fit_does_not_copy_its_training_or_validation_rows(monkeypatch)
     # Validation batches of 80 rows: their dense buffer (bounded, not
     # proportional to N) would otherwise be half of this X.
     monkeypatch.setattr(data, "EVAL_VALUES", 80 * 200)
-    peaks, train = [], _FitSteps._train
+    peaks, train = [], Fit.train
 
     def traced_train(self, *args, **kwargs):
         # Training alone: the linear start's statistics are not this test's subject.
@@ -250,8 +246,41 @@ def test_a_sparse_fit_does_not_copy_its_training_or_validation_rows(monkeypatch)
             peaks.append(tracemalloc.get_traced_memory()[1])
             tracemalloc.stop()
 
-    monkeypatch.setattr(_FitSteps, "_train", traced_train)
+    monkeypatch.setattr(Fit, "train", traced_train)
     est = _fit(AutoencoderTransformer(3, **{**FAST, "max_iter": 1}), X)
     assert est.validation_scores_ is not None
     # Both batch sources index X itself: X[train] and X[validation] would cost X's size.
     assert peaks[0] < 0.25 * size, (peaks, size)
+
+
+def test_stream_threshold_is_read_from_the_environment_at_each_fit(monkeypatch):
+    X = np.random.RandomState(0).normal(size=(100, 8))
+    monkeypatch.delenv(data.STREAM_BYTES_VARIABLE, raising=False)
+    assert data.stream_bytes() == data.STREAM_BYTES == 1 << 30
+    assert not data.streams(X)
+    monkeypatch.setenv(data.STREAM_BYTES_VARIABLE, str(X.size * 4 - 1))
+    assert data.streams(X)
+    monkeypatch.setenv(data.STREAM_BYTES_VARIABLE, str(X.size * 4))
+    assert not data.streams(X)
+    # A fit reads the variable when it starts: its training rows are streamed.
+    streamed, original = [], data.StreamedBatches
+
+    def spy(*args, **kwargs):
+        streamed.append(True)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(data, "StreamedBatches", spy)
+    monkeypatch.setenv(data.STREAM_BYTES_VARIABLE, "1")
+    est = _fit(AutoencoderTransformer(2, **{**FAST, "max_iter": 2}), X)
+    assert est.n_iter_ == 2 and streamed
+    streamed.clear()
+    monkeypatch.delenv(data.STREAM_BYTES_VARIABLE)
+    _fit(AutoencoderTransformer(2, **{**FAST, "max_iter": 2}), X)
+    assert not streamed
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "1GB", "1.5"])
+def test_a_bad_stream_threshold_names_the_variable(monkeypatch, value):
+    monkeypatch.setenv(data.STREAM_BYTES_VARIABLE, value)
+    with pytest.raises(ValueError, match="SKLEARN_AE_STREAM_BYTES must be a positive"):
+        data.stream_bytes()

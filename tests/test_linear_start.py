@@ -11,7 +11,7 @@ from sklearn.decomposition import PCA, FactorAnalysis
 from sklearn.model_selection import train_test_split
 
 from sklearn_ae import AutoencoderTransformer, VAETransformer
-from sklearn_ae._base import _BaseAutoencoder
+from sklearn_ae._fitting import Fit
 from sklearn_ae._training import History
 
 
@@ -22,7 +22,7 @@ def untrained(monkeypatch):
     def no_training(*args, **kwargs):
         return History(stop_reason="converged")
 
-    monkeypatch.setattr(_BaseAutoencoder, "_run_epochs", no_training)
+    monkeypatch.setattr(Fit, "run_epochs", no_training)
 
 
 @pytest.mark.parametrize("hidden", [(), (128, 64)])

@@ -9,6 +9,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_ae import AutoencoderTransformer, VAETransformer
+from sklearn_ae._fitting import Fit
 from sklearn_ae._stopping import FLAT_SHARE, Monitor, StoppingRule
 from sklearn_ae._training import History
 
@@ -66,8 +67,7 @@ def _monitor(means, tol, n_iter_no_change=3):
     monitor.begin()
     statuses = []
     for _ in means[1:]:
-        extra = np.concatenate([[0.0], monitor.epoch_tensors()[1].numpy()])
-        statuses.append(monitor.end_epoch(1.0, extra)[0])
+        statuses.append(monitor.end_epoch({"loss": torch.tensor(1.0)}).decision)
     return monitor, statuses
 
 
@@ -91,8 +91,7 @@ def test_monitor_names_the_flatness_test_that_fired(means, tol, condition):
     [("share", SHARE_WORDS, TOL_WORDS), ("tol", "less than tol=0.001 an epoch", SHARE_WORDS)],
 )
 def test_stop_line_names_one_condition(condition, present, absent):
-    est = AutoencoderTransformer(2, tol=1e-3)
-    est.n_iter_ = 0
+    fit = Fit(AutoencoderTransformer(2, tol=1e-3), (), incremental=False, first_call=True)
     history = History(
         validation_scores=[-1.0] * 12,
         kept_epoch=5,
@@ -100,7 +99,7 @@ def test_stop_line_names_one_condition(condition, present, absent):
         stop_reason="flattened",
         flat_condition=condition,
     )
-    line = est._stop_message(history)
+    line = fit.stop_message(history)
     assert present in line and absent not in line and ", or " not in line
     assert line.startswith(
         "AutoencoderTransformer: stopped at epoch 12 of 200: the last 10 epochs"

@@ -11,7 +11,7 @@ from sklearn.model_selection import train_test_split
 from sklearn_ae import AutoencoderTransformer, VAETransformer, _noise_floor
 from sklearn_ae._covariance import CovarianceOperator
 from sklearn_ae._data import validation_split
-from sklearn_ae._fitting import _FitSteps
+from sklearn_ae._fitting import Fit
 from sklearn_ae._linear import (
     factor_analysis,
     held_out_log_likelihood,
@@ -88,13 +88,14 @@ def test_branch_sees_inputs_clamped_to_the_training_box(digits):
 
 
 def test_training_skips_the_clamp_only_on_rows_the_box_was_widened_to_hold(digits, monkeypatch):
-    seen, run = [], _FitSteps._run_epochs
+    seen, run = [], Fit.run_epochs
 
     def spy(self, *args):
-        seen.append((self.module_.encoder._inputs_inside_box, self.module_.encoder.training))
+        encoder = self.model.module_.encoder
+        seen.append((encoder._inputs_inside_box, encoder.training))
         return run(self, *args)
 
-    monkeypatch.setattr(_FitSteps, "_run_epochs", spy)
+    monkeypatch.setattr(Fit, "run_epochs", spy)
     X = digits[0]
     ae = AutoencoderTransformer(2, max_iter=1, random_state=0, device="cpu")
     with pytest.warns(Warning, match="Maximum iterations"):

@@ -111,7 +111,7 @@ def test_linear_vae_score_is_the_closed_form_elbo(cancer):
     assert est._validation_noise.shape == (4, 3)
     with torch.no_grad():
         xv = torch.from_numpy(xs).float()
-        validation = est._validation_losses(est.module_, xv).double().numpy()
+        validation = est._sample_losses(est.module_, xv).double().numpy()
     assert_allclose(est._log_scale - validation, elbo + np.log(est.scale_).sum(), rtol=1e-5)
 
 
@@ -210,19 +210,19 @@ def test_models_fitted_in_joblib_workers_work_in_the_parent(cls, cancer):
 
 
 def test_training_flushes_subnormals_and_restores_the_mode(monkeypatch):
-    from sklearn_ae._base import _BaseAutoencoder
     from sklearn_ae._device import _flushing_denormals, flush_denormals
+    from sklearn_ae._fitting import Fit
 
     if not torch.set_flush_denormal(False):
         pytest.skip("this CPU cannot flush subnormal floats")
     seen = []
-    original = _BaseAutoencoder._run_epochs
+    original = Fit.run_epochs
 
     def spy(self, *args, **kwargs):
         seen.append(_flushing_denormals())
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(_BaseAutoencoder, "_run_epochs", spy)
+    monkeypatch.setattr(Fit, "run_epochs", spy)
     assert not _flushing_denormals()
     _quiet_fit(AutoencoderTransformer(**FAST), np.random.RandomState(0).normal(size=(40, 4)))
     assert seen == [True]
@@ -243,7 +243,7 @@ def test_fit_limits_blas_to_torch_thread_count(monkeypatch):
     from contextlib import contextmanager
 
     from sklearn_ae import _device
-    from sklearn_ae._base import _BaseAutoencoder
+    from sklearn_ae._fitting import Fit
 
     events = []
 
@@ -254,14 +254,14 @@ def test_fit_limits_blas_to_torch_thread_count(monkeypatch):
             yield
             events.append(("exit", limits))
 
-    original = _BaseAutoencoder._run_epochs
+    original = Fit.run_epochs
 
     def spy_train(self, *args, **kwargs):
         events.append(("train",))
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(_device, "_BLAS", Spy())
-    monkeypatch.setattr(_BaseAutoencoder, "_run_epochs", spy_train)
+    monkeypatch.setattr(Fit, "run_epochs", spy_train)
     threads = torch.get_num_threads()
     _quiet_fit(AutoencoderTransformer(**FAST), np.random.RandomState(0).normal(size=(40, 4)))
     assert events == [("enter", threads), ("train",), ("exit", threads)]

@@ -25,12 +25,16 @@ def test_significance_is_a_paired_test():
     assert not significantly_better(reference + 0.01, reference, 2.0)
 
 
+def _terms(loss):
+    """An epoch's terms as the loop hands them to the monitor: 0-d tensors by name."""
+    return {"loss": torch.tensor(loss, dtype=torch.float64)}
+
+
 def _stop_epoch(losses, relative, tol=1e-4, n_iter_no_change=3):
     module = mlp([2, 2], "relu", torch.Generator().manual_seed(0))
     monitor = Monitor(module, StoppingRule(tol, n_iter_no_change, relative))
     for epoch, loss in enumerate(losses, start=1):
-        status, _ = monitor.end_epoch(loss, np.zeros(1))
-        if status == "converged":
+        if monitor.end_epoch(_terms(loss)).decision == "converged":
             return epoch
     return None
 
@@ -52,13 +56,12 @@ def test_relative_rule_ignores_units_and_dynamic_range():
 def test_non_finite_epoch_restores_the_last_finite_weights():
     module = mlp([2, 2], "relu", torch.Generator().manual_seed(0))
     monitor = Monitor(module, StoppingRule(1e-4, 3, True))
-    monitor.end_epoch(1.0, np.zeros(1))
+    monitor.end_epoch(_terms(1.0))
     good = [p.detach().clone() for p in module.parameters()]
     with torch.no_grad():
         for p in module.parameters():
             p.add_(1.0)
-    status, _ = monitor.end_epoch(float("nan"), np.zeros(1))
-    assert status == "diverged"
+    assert monitor.end_epoch(_terms(float("nan"))).decision == "diverged"
     for a, b in zip(module.parameters(), good):
         assert_array_equal(a.detach().numpy(), b.numpy())
 
@@ -75,7 +78,7 @@ def _validated_stop(means, n_iter_no_change=3, tol=0.0):
     )
     monitor.begin()
     for epoch in range(1, len(means)):
-        status, _ = monitor.end_epoch(1.0, np.concatenate([[0.0], means[epoch] * rows]))
+        status = monitor.end_epoch(_terms(1.0)).decision
         if status is not None:
             return status, epoch
     return None, None
@@ -128,7 +131,7 @@ def _kept_epoch(epochs, start):
     )
     monitor.begin()
     for losses in epochs:
-        monitor.end_epoch(1.0, np.concatenate([[0.0], losses]))
+        monitor.end_epoch(_terms(1.0))
     return monitor.kept_epoch
 
 

@@ -6,8 +6,8 @@ import torch
 from sklearn.datasets import load_digits
 
 from sklearn_ae import AutoencoderTransformer, VAETransformer
-from sklearn_ae._base import _BaseAutoencoder
 from sklearn_ae._device import WORK_PER_THREAD, threads_for
+from sklearn_ae._fitting import Fit
 
 ESTIMATORS = [AutoencoderTransformer, VAETransformer]
 # These fits are a few epochs long on purpose.
@@ -26,13 +26,13 @@ def two_threads():
 
 def threads_seen(monkeypatch):
     seen = []
-    original = _BaseAutoencoder._run_epochs
+    original = Fit.run_epochs
 
     def recording(self, *args, **kwargs):
         seen.append(torch.get_num_threads())
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(_BaseAutoencoder, "_run_epochs", recording)
+    monkeypatch.setattr(Fit, "run_epochs", recording)
     return seen
 
 
