@@ -6,7 +6,8 @@ estimators (skorch, a plain PyTorch loop).
 
 from ._autoencoder import AutoencoderTransformer
 from ._export import register_converters as register_onnx_converters
-from ._persistence import InconsistentVersionWarning, load
+from ._persistence import load
+from ._state import InconsistentVersionWarning
 from ._vae import VAETransformer
 from ._version import __version__ as __version__
 

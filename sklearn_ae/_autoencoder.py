@@ -8,8 +8,8 @@ from ._device import to_tensor
 from ._export import exportable
 from ._linear import logit, principal_scales
 from ._modules import Autoencoder
-from ._persistence import loadable
 from ._sklearn_compat import StrOptions
+from ._state import loadable
 
 
 @loadable

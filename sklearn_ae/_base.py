@@ -19,32 +19,23 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._device import threads_for, torch_threads
 from ._export import to_onnx
 from ._fitting import Fit, FitModel
-from ._inference import batched, inference_rows, inference_state, is_finite_float_matrix
+from ._inference import batched, inference_rows, inference_state, with_input_columns
 from ._losses import nan_to_neg_inf
 from ._modules import ACTIVATIONS, user_module
 from ._observation import OBSERVATIONS
-from ._persistence import plain_state, restore_pickled_state, save
+from ._persistence import save
 from ._sklearn_compat import (
-    ADAPTERS_MANAGER,
     Interval,
     StrOptions,
     _fit_context,
-    _get_output_config,
 )
-from ._validation import (
-    check_hidden_layer_sizes,
-    check_input_range,
-    check_latent,
-    check_n_components,
-    check_n_components_type,
-)
-
-SPARSE_FORMATS = ("csr", "csc")
+from ._state import plain_state, restore_pickled_state
+from ._validation import check_fit_input, check_inference_input, check_input_range, check_latent
 
 
 class _BaseAutoencoder(FitModel, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -181,27 +172,13 @@ class _BaseAutoencoder(FitModel, ClassNamePrefixFeaturesOutMixin, TransformerMix
             trial.__dict__.update(copy.deepcopy({key: self.__dict__[key] for key in fitted_keys}))
         # A first call starts from the parameters alone: no attribute of an
         # earlier fit survives into the new one.
-        X, hidden = trial._check_fit(X, first_call)
+        X, hidden = check_fit_input(trial, X, first_call)
         history = Fit(trial, hidden, incremental=incremental, first_call=first_call).run(X)
         trial._record(history, first_call)
         trial._fitted_keys = tuple(key for key in trial.__dict__ if key not in kept)
         self.__dict__.clear()
         self.__dict__.update(trial.__dict__)
         return self
-
-    def _check_fit(self, X, first_call):
-        """Parameters beyond their constraints, and X; returns X and the layer sizes."""
-        name = type(self).__name__
-        hidden = check_hidden_layer_sizes(self.hidden_layer_sizes, name)
-        check_n_components_type(self.n_components, name)
-        X = validate_data(
-            self, X, reset=first_call, dtype=[np.float64, np.float32], accept_sparse=SPARSE_FORMATS
-        )
-        check_n_components(
-            self.n_components, X.shape[1], None if first_call else self.n_components_
-        )
-        self._check_input_range(X)
-        return X, hidden
 
     def _record(self, history, first_call):
         """Record what a :class:`~sklearn_ae._fitting.Fit` ran: curves, counters, epoch kept."""
@@ -250,18 +227,7 @@ class _BaseAutoencoder(FitModel, ClassNamePrefixFeaturesOutMixin, TransformerMix
             return batched(state, A, fn)
 
     def _validate_X(self, X):
-        check_is_fitted(self)
-        # Fast path for a finite float ndarray of the fitted width (no feature
-        # names to compare): the same checks validate_data makes, without its
-        # generic dispatch. Anything else, including every error case, goes
-        # through validate_data.
-        if not hasattr(self, "feature_names_in_") and is_finite_float_matrix(
-            X, self.n_features_in_
-        ):
-            return X
-        return validate_data(
-            self, X, reset=False, dtype=[np.float64, np.float32], accept_sparse=SPARSE_FORMATS
-        )
+        return check_inference_input(self, X)
 
     def transform(self, X):
         """Encode X into the latent space.
@@ -301,26 +267,10 @@ class _BaseAutoencoder(FitModel, ClassNamePrefixFeaturesOutMixin, TransformerMix
         check_is_fitted(self)
         Z = check_latent(X, self.n_components_, type(self).__name__)
         X_original = self._batched(self._inference_state(Z.dtype), Z, self._inverse_transform_rows)
-        return self._with_input_columns(X_original, X)
+        return with_input_columns(self, X_original, X)
 
     def _inverse_transform_rows(self, state, z):
         return state.unstandardize(self._decode(state.module, state.to_network(z)))
-
-    def _with_input_columns(self, X_original, Z):
-        """Wrap reconstructions as ``set_output`` asks, with the input's column names.
-
-        scikit-learn's ``set_output`` wraps ``transform`` only, and with the
-        output names; a reconstruction has the feature names the estimator
-        was fitted with.
-        """
-        container = _get_output_config("transform", self)["dense"]
-        if container == "default":
-            return X_original
-        columns = getattr(self, "feature_names_in_", None)
-        if columns is None:
-            columns = [f"x{i}" for i in range(self.n_features_in_)]
-        adapter = ADAPTERS_MANAGER.adapters[container]
-        return adapter.create_container(X_original, Z, columns=list(columns))
 
     def score_samples(self, X):
         """Per-sample score: higher means better explained by the model.
@@ -438,7 +388,7 @@ class _BaseAutoencoder(FitModel, ClassNamePrefixFeaturesOutMixin, TransformerMix
         save(self, path)
 
     def __getstate__(self):
-        # Plain Python and numpy only (see _persistence): device-free, and
+        # Plain Python and numpy only (see _state): device-free, and
         # skops can vet every type.
         return plain_state(self)
 

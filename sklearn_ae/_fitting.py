@@ -1,27 +1,20 @@
 """A fit as one object: :class:`Fit`, from checked X to the history the estimator records.
 
-The estimator's ``fit`` and ``partial_fit`` validate X, run a :class:`Fit`,
-and record its :class:`~sklearn_ae._training.History` (``_BaseAutoencoder._fit``).
-A :class:`Fit` reads the estimator's parameters once (:class:`FitParameters`)
-and calls the model only through the hooks :class:`FitModel` declares. Read
-:meth:`Fit.run` top to bottom:
-
-1. a first fit :meth:`~Fit.start`\\ s: device and random stream, validation
-   split, architecture, standardization, network, linear start, each a named
-   step; a warm start or ``partial_fit`` :meth:`~Fit.resume`\\ s (``partial_fit``
-   re-standardizes over every row seen);
-2. a fresh optimizer, except for ``partial_fit`` on a fitted model;
-3. :meth:`~Fit.train`: batch sources, the stopping monitor, and the loop in
-   :meth:`~Fit.run_epochs`;
-4. :meth:`~Fit.report_stop`: warnings and the verbose stop line.
-
-The state the model's hooks read (standardization, network, generator) is
-set on the estimator as it is built; every sum over rows goes through
-:attr:`Fit.rows` (:mod:`sklearn_ae._reductions`).
+``_BaseAutoencoder._fit`` validates X, runs a :class:`Fit` and records its
+:class:`~sklearn_ae._training.History`. A fit reads the parameters once
+(:class:`FitParameters`) and calls the model only through the hooks
+:class:`FitModel` declares. :meth:`Fit.run` reads top to bottom: a first
+fit runs :meth:`~Fit.start` in named steps (random stream, split, architecture,
+standardization, network, linear start), a warm start or ``partial_fit``
+:meth:`~Fit.resume`; then an optimizer, :meth:`~Fit.train` (batch sources,
+monitor, the loop in :meth:`~Fit.run_epochs`) and :meth:`~Fit.report_stop`.
+The state the hooks read (standardization, network, generator) is set on the
+estimator as it is built; every sum over rows goes through :attr:`Fit.rows`
+(:mod:`sklearn_ae._reductions`).
 """
 
-import dataclasses
 from abc import abstractmethod
+from collections import namedtuple
 from functools import partial
 
 import numpy as np
@@ -39,11 +32,11 @@ from ._device import (
     threads_for,
     torch_threads,
 )
-from ._modules import state_fingerprint
 from ._reductions import LocalRows
+from ._row_invariant import state_fingerprint
 from ._scaling import column_range, held_out_folds, merge_moments, scale_rule
 from ._sklearn_compat import warn_at_caller
-from ._stopping import FLAT_SHARE, Monitor, NonFiniteStartError, StoppingRule
+from ._stopping import Monitor, NonFiniteStartError, StoppingRule
 from ._training import epoch_observer, make_optimizer, train
 from ._validation import check_float32_scale
 
@@ -102,51 +95,28 @@ class FitModel:
         """
 
     def _scale_changed(self, variance):
-        """Recompute model state derived from ``mean_``, ``scale_`` and the variances.
+        """Recompute state derived from ``mean_``, ``scale_`` and the variances.
 
-        Called at the first fit and whenever ``partial_fit`` updates the
-        standardization.
+        At the first fit and whenever ``partial_fit`` updates the standardization.
         """
 
     def _rows_added(self, variance):
-        """Update model state that follows the rows seen, after ``partial_fit``'s re-expression.
+        """Follow the rows seen (running ``variance``) after ``partial_fit``'s re-expression.
 
-        ``variance`` holds the running per-feature variances (0 for constant
-        features). Unlike :meth:`_scale_changed`, this may change the
-        function the model computes.
+        Unlike :meth:`_scale_changed`, this may change the function the model computes.
         """
 
     def _record_terms(self, term_curves, first_call):
         """Record the per-epoch curves of the terms other than ``"loss"`` (a dict by name)."""
 
 
-@dataclasses.dataclass(frozen=True)
-class FitParameters:
-    """The constructor parameters a fit reads, read once from the estimator."""
-
-    n_components: int
-    activation: str
-    encoder: object
-    decoder: object
-    init: str
-    batch_size: object
-    optimizer: str
-    learning_rate_init: float
-    alpha: float
-    max_iter: int
-    tol: float
-    n_iter_no_change: int
-    early_stopping: object
-    validation_fraction: float
-    shuffle: bool
-    random_state: object
-    device: object
-    verbose: int
-    n_threads: object
-
-    @classmethod
-    def of(cls, estimator):
-        return cls(**{f.name: getattr(estimator, f.name) for f in dataclasses.fields(cls)})
+#: The constructor parameters a fit reads, once, into a :class:`FitParameters`.
+FIT_PARAMETERS = (
+    "n_components activation encoder decoder init batch_size optimizer learning_rate_init "
+    "alpha max_iter tol n_iter_no_change early_stopping validation_fraction shuffle "
+    "random_state device verbose n_threads"
+).split()
+FitParameters = namedtuple("FitParameters", FIT_PARAMETERS)
 
 
 class Fit:
@@ -168,7 +138,7 @@ class Fit:
 
     def __init__(self, model, hidden, *, incremental, first_call):
         self.model = model
-        self.params = FitParameters.of(model)
+        self.params = FitParameters(*(getattr(model, name) for name in FIT_PARAMETERS))
         self.hidden = hidden
         self.incremental = incremental
         self.first_call = first_call
@@ -211,11 +181,9 @@ class Fit:
         return batch_size_for(self.params.batch_size, n_train, self.model.n_features_in_)
 
     def step_work(self, shape):
-        """Multiply-adds of one forward pass of one training batch (for the thread count).
+        """Multiply-adds of a training batch's forward pass, for the thread count.
 
-        The default networks' weights, estimated from the layer sizes: the
-        encoder's and decoder's MLPs and their affine paths (a user's modules
-        are not counted).
+        Of the default networks' layers and affine paths (not a user's modules).
         """
         n_samples, n_features = shape
         d = self.params.n_components
@@ -358,10 +326,8 @@ class Fit:
 
     def make_optimizer(self):
         """A fresh optimizer over the network's parameters."""
-        params = self.params
-        return make_optimizer(
-            params.optimizer, self.model.module_, params.learning_rate_init, params.alpha
-        )
+        p = self.params
+        return make_optimizer(p.optimizer, self.model.module_, p.learning_rate_init, p.alpha)
 
     def train(self, X, split, rows_in_box=False):
         """Step 3: batch sources, the stopping monitor and the loop; returns its History.
@@ -398,23 +364,19 @@ class Fit:
 
     def validation_losses(self, source):
         """Per-row validation losses of the current weights over a batch source."""
-        model = self.model
-        batches = evaluation_batches(source)
+        model, batches = self.model, evaluation_batches(source)
         losses = torch.cat([model._sample_losses(model.module_, xv) for xv in batches])
         return self.rows.validation_losses(losses)
 
     def epoch_observer(self):
         """The :func:`~sklearn_ae._training.on_epoch` callback, bound to this estimator."""
         callback = epoch_observer()
-        if callback is None:
-            return None
+        return None if callback is None else partial(self.observe, callback)
 
-        def observe(result):
-            callback(self.model, result)
-            # Inference caches a copy of the network: not of these weights.
-            self.model._inference_cache = {}
-
-        return observe
+    def observe(self, callback, result):
+        callback(self.model, result)
+        # Inference cached a copy of the network with the weights it was shown.
+        self.model._inference_cache = {}
 
     def run_epochs(self, source, monitor):
         """The training loop (:func:`~sklearn_ae._training.train`): the one seam to replace."""
@@ -435,9 +397,6 @@ class Fit:
             verbose=params.verbose,
             epoch_offset=self.epochs_before,
         )
-
-    # ------------------------------------------------------------------
-    # The end.
 
     def report_stop(self, history):
         """Step 4: raise if nothing usable is left; warn why training stopped; the verbose line."""
@@ -480,29 +439,10 @@ class Fit:
 
     def stop_message(self, history):
         """One line for verbose fits: why training stopped and which weights were kept."""
-        params = self.params
-        last = self.epochs_before + history.n_iter
-        kept = self.epochs_before + history.kept_epoch
-        validated = history.validation_scores is not None
-        where = "the validation rows" if validated else "the training loss"
-        flat = {
-            "share": f"less than {FLAT_SHARE:.0%} of the improvement on {where} since the start",
-            "tol": f"less than tol={params.tol:g} an epoch on average on {where}",
-        }.get(history.flat_condition)
-        reason = {
-            "converged": f"stopped at epoch {last} of {params.max_iter}: no significant "
-            f"improvement on {where} for {params.n_iter_no_change + 1} epochs",
-            "flattened": f"stopped at epoch {last} of {params.max_iter}: the last "
-            f"{params.n_iter_no_change} epochs gained {flat}",
-            "max_iter": f"reached max_iter={params.max_iter} before the stopping rule was met",
-            "diverged": f"stopped at epoch {last}: the training loss became non-finite",
-            "interrupted": f"interrupted by the user at epoch {last}",
-        }[history.stop_reason]
-        if history.kept_epoch == 0 and validated:
-            start = "the linear start" if params.init == "linear" else "the starting weights"
-            if self.epochs_before:
-                start = "the weights it started from"
-            kept_text = f"kept {start} (epoch {kept}): no epoch beat it on {where}"
-        else:
-            kept_text = f"kept epoch {kept}"
-        return f"{self.name}: {reason}; {kept_text}."
+        p = self.params
+        start = "the linear start" if p.init == "linear" else "the starting weights"
+        if self.epochs_before:
+            start = "the weights it started from"
+        return f"{self.name}: " + history.describe_stop(
+            self.epochs_before, p.max_iter, p.tol, p.n_iter_no_change, start
+        )

@@ -12,7 +12,7 @@ computes in float32; the results come back as float64.
 
 A row's results do not depend on the rows it is computed with (scikit-learn's
 ``check_methods_subset_invariance``, and users who score in chunks): the state
-runs the fitted network through :func:`~sklearn_ae._modules.row_invariant`,
+runs the fitted network through :func:`~sklearn_ae._row_invariant.row_invariant`,
 whose linear layers give each row the same float32 arithmetic whatever the
 batch, and a single row goes through the two-row kernels every batch uses.
 Where the network is still the linear start it was fitted from (an
@@ -28,7 +28,8 @@ import scipy.sparse as sp
 import torch
 
 from ._device import to_numpy, to_tensor
-from ._modules import row_invariant, state_fingerprint
+from ._row_invariant import row_invariant, state_fingerprint
+from ._sklearn_compat import ADAPTERS_MANAGER, _get_output_config
 
 # Rows per forward pass in transform and scoring: bounds memory on large X.
 INFERENCE_BATCH = 8192
@@ -174,7 +175,7 @@ def inference_state(module, mean, scale, device, dtype, linear_start=None):
     the dtype of the rows: a float64 forward pass bought nothing but 2-4x the
     time of ``transform`` and ``score_samples`` (numpy's default dtype is
     float64). Its linear layers run row-invariant
-    (:class:`~sklearn_ae._modules.RowInvariantLinear`), so per-row results do
+    (:class:`~sklearn_ae._row_invariant.RowInvariantLinear`), so per-row results do
     not depend on how rows are batched. ``linear_start`` is what the fit
     recorded of its linear start (see :func:`exact_linear_model`), or None.
     """
@@ -236,3 +237,20 @@ def batched(state, A, fn):
                 out = np.empty((A.shape[0], *batch.shape[1:]), dtype=batch.dtype)
             out[start : start + batch.shape[0]] = batch
     return out
+
+
+def with_input_columns(estimator, X_original, Z):
+    """Wrap reconstructions as ``set_output`` asks, with the input's column names.
+
+    scikit-learn's ``set_output`` wraps ``transform`` only, and with the
+    output names; a reconstruction has the feature names the estimator was
+    fitted with (``x0, x1, ...`` when fitted without names).
+    """
+    container = _get_output_config("transform", estimator)["dense"]
+    if container == "default":
+        return X_original
+    columns = getattr(estimator, "feature_names_in_", None)
+    if columns is None:
+        columns = [f"x{i}" for i in range(estimator.n_features_in_)]
+    adapter = ADAPTERS_MANAGER.adapters[container]
+    return adapter.create_container(X_original, Z, columns=list(columns))

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from ._fused_adam import Stepper
 from ._reductions import LocalRows
+from ._stopping import FLAT_SHARE
 
 
 @dataclass
@@ -62,6 +63,32 @@ class History:
     n_steps: int = 0
     stop_reason: str = "max_iter"
     flat_condition: str | None = None
+
+    def describe_stop(self, epochs_before, max_iter, tol, n_iter_no_change, start):
+        """Why training stopped and which weights were kept, for a verbose fit's last line.
+
+        ``epochs_before`` counts the epochs of earlier calls; ``start`` names
+        the starting weights (e.g. ``"the linear start"``).
+        """
+        last, kept = epochs_before + self.n_iter, epochs_before + self.kept_epoch
+        validated = self.validation_scores is not None
+        where = "the validation rows" if validated else "the training loss"
+        flat = {
+            "share": f"less than {FLAT_SHARE:.0%} of the improvement on {where} since the start",
+            "tol": f"less than tol={tol:g} an epoch on average on {where}",
+        }.get(self.flat_condition)
+        reason = {
+            "converged": f"stopped at epoch {last} of {max_iter}: no significant "
+            f"improvement on {where} for {n_iter_no_change + 1} epochs",
+            "flattened": f"stopped at epoch {last} of {max_iter}: the last "
+            f"{n_iter_no_change} epochs gained {flat}",
+            "max_iter": f"reached max_iter={max_iter} before the stopping rule was met",
+            "diverged": f"stopped at epoch {last}: the training loss became non-finite",
+            "interrupted": f"interrupted by the user at epoch {last}",
+        }[self.stop_reason]
+        if self.kept_epoch == 0 and validated:
+            return f"{reason}; kept {start} (epoch {kept}): no epoch beat it on {where}."
+        return f"{reason}; kept epoch {kept}."
 
 
 def make_optimizer(name, module, learning_rate, alpha):

@@ -27,8 +27,8 @@ from ._noise_floor import (
     gaussian_factor_model,
     standardized_noise_floor,
 )
-from ._persistence import loadable
 from ._sklearn_compat import Interval, StrOptions, validate_params
+from ._state import loadable
 
 # Floor of the Gaussian noise variance in standardized units, for a start
 # other than the linear one (which chooses its floor from the data).

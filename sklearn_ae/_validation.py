@@ -10,8 +10,54 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.utils import check_array
+from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._inference import is_finite_float_matrix
 from ._sklearn_compat import InvalidParameterError
+
+#: The sparse formats the estimators take as they are (others are converted to CSR).
+SPARSE_FORMATS = ("csr", "csc")
+
+
+def check_fit_input(estimator, X, first_call):
+    """Check a fit's parameters beyond their constraints, and X; return X and the layer sizes.
+
+    ``validate_data`` records ``n_features_in_`` (and ``feature_names_in_``)
+    on a first fit and checks them on a continued one.
+    """
+    name = type(estimator).__name__
+    hidden = check_hidden_layer_sizes(estimator.hidden_layer_sizes, name)
+    check_n_components_type(estimator.n_components, name)
+    X = validate_data(
+        estimator,
+        X,
+        reset=first_call,
+        dtype=[np.float64, np.float32],
+        accept_sparse=SPARSE_FORMATS,
+    )
+    fitted = None if first_call else estimator.n_components_
+    check_n_components(estimator.n_components, X.shape[1], fitted)
+    estimator._check_input_range(X)
+    return X, hidden
+
+
+def check_inference_input(estimator, X):
+    """Check X for a fitted estimator's inference; return it as validated.
+
+    A finite float ndarray of the fitted width, with no feature names to
+    compare, takes a fast path: the checks ``validate_data`` makes, without
+    its generic dispatch (a one-row ``transform`` is otherwise mostly
+    validation). Anything else, including every error case, goes through
+    ``validate_data``.
+    """
+    check_is_fitted(estimator)
+    if not hasattr(estimator, "feature_names_in_") and is_finite_float_matrix(
+        X, estimator.n_features_in_
+    ):
+        return X
+    return validate_data(
+        estimator, X, reset=False, dtype=[np.float64, np.float32], accept_sparse=SPARSE_FORMATS
+    )
 
 
 def check_hidden_layer_sizes(sizes, estimator_name):

@@ -13,9 +13,10 @@ from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_ae import AutoencoderTransformer, VAETransformer, _fitting
 from sklearn_ae._data import batch_size_for
-from sklearn_ae._fitting import Fit, FitModel, FitParameters
+from sklearn_ae._fitting import Fit, FitModel
 from sklearn_ae._reductions import LocalRows
 from sklearn_ae._training import on_epoch
+from sklearn_ae._validation import check_fit_input
 
 ESTIMATORS = [AutoencoderTransformer, VAETransformer]
 
@@ -27,16 +28,16 @@ def digits():
 
 def _checked_fit(est, X, incremental=False):
     """A Fit of ``est`` on X, as ``_BaseAutoencoder._fit`` makes one (first call)."""
-    X, hidden = est._check_fit(X, True)
+    X, hidden = check_fit_input(est, X, True)
     return Fit(est, hidden, incremental=incremental, first_call=True), X
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS)
 def test_parameters_are_read_once_from_the_constructor(cls):
     est = cls(3, batch_size=32, tol=1e-3, random_state=7)
-    params = FitParameters.of(est)
+    params = Fit(est, (), incremental=False, first_call=True).params
     signature = inspect.signature(cls.__init__).parameters
-    for name, value in vars(params).items():
+    for name, value in params._asdict().items():
         assert name in signature, name
         assert value == getattr(est, name)
     with pytest.raises(AttributeError):
@@ -106,7 +107,7 @@ def test_a_model_supplies_only_the_declared_hooks():
     declared = {name for name in vars(FitModel) if name.startswith("_") and name[1] != "_"}
     source = inspect.getsource(_fitting.Fit)
     called = set()
-    for name in declared | {"_observation", "_check_fit"}:
+    for name in declared | {"_observation"}:
         if f"model.{name}" in source:
             called.add(name)
     assert {"_build_module", "_start_linear", "_batch_loss", "_sample_losses"} <= called

@@ -29,7 +29,8 @@ from sklearn_ae._inference import (
     inference_state,
     is_finite_float_matrix,
 )
-from sklearn_ae._modules import Autoencoder, RowInvariantLinear, state_fingerprint
+from sklearn_ae._modules import Autoencoder
+from sklearn_ae._row_invariant import RowInvariantLinear, state_fingerprint
 
 CPU = torch.device("cpu")
 

@@ -33,12 +33,14 @@ LAYERS = {
     "_noise_floor": 0,
     # L1: torch machinery: networks, batch sources, the loop and its stopping rule.
     "_modules": 1,
+    "_row_invariant": 1,
     "_data": 1,
     "_stopping": 1,
     "_reductions": 1,
     "_fused_adam": 1,
     "_training": 1,
     # L2: the model-file codec and the ONNX graph, reading estimators by duck typing.
+    "_state": 2,
     "_persistence": 2,
     "_export": 2,
     # L3: the scikit-learn contract shared by both estimators, its checks beyond the

@@ -3,7 +3,7 @@
 scikit-learn's ``check_methods_subset_invariance`` asks it to 1e-7; users
 rely on it when they transform or score in chunks. The float32 network's
 matrix products on the CPU pick other kernels for other row counts;
-:class:`~sklearn_ae._modules.RowInvariantLinear` and the row-invariant loss
+:class:`~sklearn_ae._row_invariant.RowInvariantLinear` and the row-invariant loss
 sums make every row's arithmetic the same whatever the batch.
 """
 
@@ -16,7 +16,7 @@ from numpy.testing import assert_allclose
 from sklearn.datasets import load_digits
 
 from sklearn_ae import AutoencoderTransformer, VAETransformer
-from sklearn_ae._modules import ROW_INVARIANT_BLOCK, RowInvariantLinear
+from sklearn_ae._row_invariant import ROW_INVARIANT_BLOCK, RowInvariantLinear
 
 CHUNKS = (1, 7, 256, 2000)
 METHODS = ("transform", "score_samples", "inverse_transform")

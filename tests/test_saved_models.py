@@ -26,6 +26,7 @@ from sklearn_ae import (
     InconsistentVersionWarning,
     VAETransformer,
     _persistence,
+    _state,
     load,
 )
 
@@ -189,7 +190,7 @@ def test_renamed_private_state_is_migrated(saved, monkeypatch, rewrite_saved_fil
     rewrite_saved_file(saved, edit)
     with pytest.raises(AttributeError):
         load(saved)._moments
-    monkeypatch.setitem(_persistence._RENAMED_STATE, "_old_moments", "_moments")
+    monkeypatch.setitem(_state._RENAMED_STATE, "_old_moments", "_moments")
     est = load(saved)
     assert "_old_moments" not in est.__dict__
     assert repr(est._moments) == repr(reference._moments)
