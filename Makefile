@@ -42,6 +42,8 @@ lint: $(DEV_STAMP)
 docs: $(DEV_STAMP)
 	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
 
+# Benchmarks (benchmarks/README.md): ARGS="--quick" for a smoke run, ARGS="--save" to write
+# benchmarks/results/<script>.json, from which the docs' tables are built.
 bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/bench_fit.py $(ARGS)
 

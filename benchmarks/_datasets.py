@@ -1,9 +1,11 @@
-"""Real and semi-real data sets the quality benchmarks share, all available offline.
+"""Every data set the benchmarks use, all available offline: no other file here loads data.
 
 Every loader returns one float64 array ``X`` (rows are samples), except
+:func:`patches` (float32, the training benchmarks' input) and
 :func:`fashion_mnist`, which returns its own training and test rows. None
 downloads anything: they read what scikit-learn, numpy, scipy and (for
-Fashion-MNIST) Debian's ``dataset-fashion-mnist`` package install.
+Fashion-MNIST) Debian's ``dataset-fashion-mnist`` package install. :func:`split`
+is the 70/30 split every benchmark that holds rows out uses.
 """
 
 import gzip
@@ -11,10 +13,44 @@ import inspect
 from pathlib import Path
 
 import numpy as np
+import sklearn.datasets
 from scipy import linalg
 from sklearn.datasets import load_digits, load_sample_images, make_swiss_roll
+from sklearn.feature_extraction.image import extract_patches_2d
+from sklearn.model_selection import train_test_split
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+def split(X):
+    """(X_train, X_test): ``train_test_split(X, test_size=0.3, random_state=0)``."""
+    X_train, X_test = train_test_split(X, test_size=0.3, random_state=0)
+    return X_train, X_test
+
+
+def bundled(name):
+    """The rows of scikit-learn's bundled table ``name`` (breast_cancer, wine, diabetes)."""
+    return getattr(sklearn.datasets, f"load_{name}")().data
+
+
+def digits(labels=False):
+    """scikit-learn's digits divided by 16, in [0, 1] (1797 x 64), or their labels."""
+    return load_digits().target if labels else load_digits().data / 16.0
+
+
+def patches(per_image):
+    """8x8x3 patches of scikit-learn's two sample images (china, flower), / 255, float32.
+
+    ``extract_patches_2d`` draws ``per_image`` patches of each image with one
+    ``RandomState(0)``; each patch is flattened to 192 values.
+    """
+    rng = np.random.RandomState(0)
+    found = [
+        extract_patches_2d(image, (8, 8), max_patches=per_image, random_state=rng)
+        for image in load_sample_images().images
+    ]
+    found = np.concatenate(found)
+    return (found.reshape(len(found), -1) / 255.0).astype(np.float32)
 
 
 def swiss_roll_50d():
@@ -51,7 +87,8 @@ def fa_example():
 
 
 def dequantized_digits():
-    X = load_digits().data
+    """(digits + U(0, 1)) / 17: a density on the digits' pixels has a finite likelihood."""
+    X = 16.0 * digits()
     return (X + np.random.RandomState(0).uniform(size=X.shape)) / 17.0
 
 
@@ -63,7 +100,7 @@ def digits_rare_border(n_border=16, rate=0.015, seed=0):
     border pixels with faint ink in one or two training rows (a tiny
     variance) and new rows with more ink than training ever showed there.
     """
-    X = load_digits().data / 16.0
+    X = digits()
     rng = np.random.RandomState(seed)
     border = np.zeros((X.shape[0], n_border))
     for row in np.flatnonzero(rng.rand(X.shape[0]) < rate):
@@ -149,41 +186,28 @@ def docstring_words(max_features=2000, min_df=2):
     return vectorizer.fit_transform(docs).toarray().astype(np.float64)
 
 
-def _idx_images(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    n, rows, cols = (int.from_bytes(data[i : i + 4], "big") for i in (4, 8, 12))
-    return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(n, rows * cols)
-
-
-def fashion_mnist(n_train=3500, n_test=2000):
-    """The first ``n_train`` training and ``n_test`` test images of Fashion-MNIST, / 255.
+def fashion_mnist(n_train=3500, n_test=2000, labels=False):
+    """The first ``n_train`` training and ``n_test`` test images of Fashion-MNIST, / 255 (or
+    with ``labels`` their classes), as (train, test); None when the data is not installed.
 
     Needs Debian's ``dataset-fashion-mnist`` package (``apt install
-    dataset-fashion-mnist``); returns None when it is not installed.
+    dataset-fashion-mnist``); the label files are a few KB, the images 30 MB.
     """
-    train = FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz"
-    test = FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz"
-    if not (train.exists() and test.exists()):
-        return None
-    X_train = _idx_images(train)[:n_train] / 255.0
-    X_test = _idx_images(test)[:n_test] / 255.0
-    return X_train, X_test
-
-
-def fashion_mnist_labels(n_train=3500, n_test=2000):
-    """The class labels of :func:`fashion_mnist`'s rows, or None when it is not installed."""
-    train = FASHION_MNIST_DIR / "train-labels-idx1-ubyte.gz"
-    test = FASHION_MNIST_DIR / "t10k-labels-idx1-ubyte.gz"
-    if not (train.exists() and test.exists()):
-        return None
-    return _idx_labels(train)[:n_train], _idx_labels(test)[:n_test]
-
-
-def _idx_labels(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    return np.frombuffer(data, dtype=np.uint8, offset=8).astype(np.int64)
+    kind, out = ("labels-idx1", []) if labels else ("images-idx3", [])
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        path = FASHION_MNIST_DIR / f"{prefix}-{kind}-ubyte.gz"
+        if not path.exists():
+            return None
+        with gzip.open(path, "rb") as f:
+            data = f.read()
+        if labels:
+            out.append(np.frombuffer(data, dtype=np.uint8, offset=8)[:n].astype(np.int64))
+        else:
+            rows, cols = (int.from_bytes(data[i : i + 4], "big") for i in (8, 12))
+            out.append(
+                np.frombuffer(data, dtype=np.uint8, offset=16).reshape(-1, rows * cols)[:n] / 255.0
+            )
+    return tuple(out)
 
 
 def training_constant(X_train):

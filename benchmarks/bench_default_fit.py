@@ -1,40 +1,59 @@
-"""One default fit on digits / 16, for whole-process timing of two checkouts against each other.
+"""One default fit on digits / 16, in a fresh process: this checkout alone or against another.
 
-Fits ``AutoencoderTransformer`` or ``VAETransformer`` with default parameters
-(plus ``random_state=0``, ``device="cpu"``) on the 70% training split of
-``load_digits().data / 16`` (``random_state=0``), with torch and BLAS on 1
-thread, and prints the fit's seconds. Compare two checkouts by running it
-alternately, A B A B ..., each with its checkout first on ``PYTHONPATH``, and
-take the median of the paired ratios::
-
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_default_fit.py vae 8
-    PYTHONPATH=../old .venv/bin/python benchmarks/bench_default_fit.py vae 8
+``AutoencoderTransformer`` or ``VAETransformer`` with default parameters (plus
+``random_state=0``, ``device="cpu"``) on the 70% training split of digits / 16,
+torch and BLAS on 1 thread, each fit in its own child process (its imports,
+allocator and thread pool its own, as a user's script would have them). With
+``--baseline CHECKOUT`` the children alternate, this checkout then the
+baseline's package, for ``--pairs`` pairs, and the ratio is the median of the
+paired ratios: ``bench_default_fit.py vae 8 --baseline /tmp/base --pairs 5``.
 """
 
-import sys
-import time
 import warnings
+from pathlib import Path
 
-import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
-from threadpoolctl import threadpool_limits
-
-from sklearn_ae import AutoencoderTransformer, VAETransformer
+import _harness as harness
 
 
-def main():
-    torch.set_num_threads(1)
-    threadpool_limits(1)
-    estimator = {"ae": AutoencoderTransformer, "vae": VAETransformer}[sys.argv[1]]
-    d = int(sys.argv[2])
-    X_train, _ = train_test_split(load_digits().data / 16.0, test_size=0.3, random_state=0)
+def child(estimator, d):
+    from _datasets import digits, split
+
+    from sklearn_ae import AutoencoderTransformer, VAETransformer
+
+    harness.limit_threads(1)
+    est = {"ae": AutoencoderTransformer, "vae": VAETransformer}[estimator](d, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        start = time.perf_counter()
-        estimator(d, random_state=0, device="cpu").fit(X_train)
-    print(f"{time.perf_counter() - start:.3f}")
+        _, (seconds, _) = harness.timed(est.set_params(device="cpu").fit, split(digits())[0])
+    return {"seconds": seconds}
 
+
+def cases(args):
+    run, checkouts = {"estimator": args.estimator, "d": args.d}, {"this": harness.ROOT}
+    checkouts |= {"baseline": args.baseline} if args.baseline else {}
+    fits = {
+        k: lambda k=k: harness.run_child(__file__, run, checkout=checkouts[k]) for k in checkouts
+    }
+    yield harness.Case(run, fits, rounds=args.pairs)
+
+
+def report(records, args):
+    seconds = {r["variant"]: [run["seconds"] for run in r["runs"]] for r in records}
+    fit, ratio = f"{args.estimator} {args.d}", ""
+    if args.baseline:
+        ratio = f"{harness.median(harness.paired(seconds['this'], seconds['baseline'])):.2f}"
+    rows = [[fit, name, f"{harness.median(s):.3f}", ratio] for name, s in seconds.items()]
+    return [harness.Table("fit", None, "fit | checkout | fit s (median) | this / baseline", rows)]
+
+
+def options(parser):
+    parser.add_argument("estimator", choices=["ae", "vae"])
+    parser.add_argument("d", type=int)
+    parser.add_argument("--baseline", type=Path, help="a checkout to compare with")
+    parser.add_argument("--pairs", type=int, default=1)
+
+
+BENCHMARK = harness.Benchmark(__file__, __doc__, cases, report, options, child, threads=None)
 
 if __name__ == "__main__":
-    main()
+    harness.main(BENCHMARK)

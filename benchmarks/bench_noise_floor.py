@@ -21,27 +21,14 @@ rows of that size, this script
 Only the linear start is measured (no network training), with d = 8; torch is
 not used. BLAS runs on 1 thread.
 
-Running it
-----------
-::
-
-    .venv/bin/python benchmarks/bench_noise_floor.py
-    .venv/bin/python benchmarks/bench_noise_floor.py --single-split --data "digits + rare border"
+``--single-split --data "digits + rare border"`` shows why 5 folds, not one split.
 """
 
-import argparse
 import math
 
+import _datasets as ds
+import _harness as harness
 import numpy as np
-from _datasets import (
-    digits_rare_border,
-    image_patches,
-    manifold_small_noise,
-    onehot_rare_category,
-)
-from sklearn.datasets import load_breast_cancer, load_digits
-from sklearn.model_selection import train_test_split
-from threadpoolctl import threadpool_limits
 
 from sklearn_ae._data import Split
 from sklearn_ae._linear import factor_analysis
@@ -53,15 +40,14 @@ from sklearn_ae._noise_floor import (
 from sklearn_ae._scaling import held_out_folds, scale_rule
 
 DATASETS = {
-    "digits/16": lambda: load_digits().data / 16.0,
-    "digits + rare border": digits_rare_border,
-    "one-hot rare category": onehot_rare_category,
-    "image patches 6x6": image_patches,
-    "manifold 3-D in 50-D, noise 1e-3": manifold_small_noise,
-    "breast_cancer raw": lambda: load_breast_cancer().data,
+    "digits/16": ds.digits,
+    "digits + rare border": ds.digits_rare_border,
+    "one-hot rare category": ds.onehot_rare_category,
+    "image patches 6x6": ds.image_patches,
+    "manifold 3-D in 50-D, noise 1e-3": ds.manifold_small_noise,
+    "breast_cancer raw": lambda: ds.bundled("breast_cancer"),
 }
 SIZES = (300, 600, None)  # None: the whole training split
-N_SUBSETS = 5
 D = 8
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -80,6 +66,7 @@ def test_log_density(model, X_standardized, scale):
 
 
 def regret(X_train, X_test, seed, single_split):
+    """(the candidate chosen, the best candidate's test score minus the chosen one's)."""
     n = X_train.shape[0]
     mean = X_train.mean(axis=0)
     variance, constant, scale = scale_rule(mean, X_train.var(axis=0), n)
@@ -92,8 +79,8 @@ def regret(X_train, X_test, seed, single_split):
     if single_split:
         order = rng.permutation(n)
         n_val = math.ceil(0.1 * n)
-        split = Split(np.sort(order[n_val:]), np.sort(order[:n_val]))
-        folds = held_out_folds(X_train, mean, variance, constant, split, rng, streamed=True)
+        split_ = Split(np.sort(order[n_val:]), np.sort(order[:n_val]))
+        folds = held_out_folds(X_train, mean, variance, constant, split_, rng, streamed=True)
     else:
         folds = held_out_folds(X_train, mean, variance, constant, None, rng, streamed=False)
     _, chosen, _ = gaussian_factor_model(covariance, scale, D, floors, folds)
@@ -103,36 +90,44 @@ def regret(X_train, X_test, seed, single_split):
         test_log_density(factor_analysis(standardized, D, floor, max_iter=300), X_s, scale)
         for floor in floors
     ]
-    return chosen, max(tests) - tests[chosen]
+    return {"chosen": chosen, "regret": max(tests) - tests[chosen]}
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", nargs="+", choices=list(DATASETS), default=list(DATASETS))
-    parser.add_argument(
-        "--single-split", action="store_true", help="judge on one 10%% validation split"
-    )
-    args = parser.parse_args()
-    threadpool_limits(1)
+def cases(args):
+    for name, size in [(name, size) for name in args.data for size in SIZES]:
+        X_train, X_test = ds.split(DATASETS[name]())
+        n = len(X_train) if size is None else min(size, len(X_train))
+        # Seed 100 + s draws subset s, seed s its held-out folds.
+        rows = [np.random.RandomState(100 + s).permutation(len(X_train))[:n] for s in range(5)]
+        fits = {
+            s: lambda s=s: regret(X_train[rows[s]], X_test, s, args.single_split) for s in range(5)
+        }
+        yield harness.Case({"data": name, "n_train": n, "size": size}, fits)
+
+
+def report(records, args):
+    subsets = {}
+    for r in records:
+        subsets.setdefault((r["data"], r["n_train"], r["size"]), []).append(r["runs"][0])
+    table = []
+    for (data, n, _), runs in subsets.items():
+        regrets = [run["regret"] for run in runs]
+        table.append([data, n, [run["chosen"] for run in runs], f"{np.mean(regrets):.2f}"])
+        table[-1].append(f"{np.max(regrets):.2f}")
     rule = "one 10% validation split" if args.single_split else "5 held-out folds"
-    print(f"noise-floor choice on {rule}; d={D}; {N_SUBSETS} subsets per size; 1 BLAS thread")
-    print("| data | n_train | chosen candidates | regret mean (nats) | regret max (nats) |")
-    print("|---|---:|---|---:|---:|")
-    for name in args.data:
-        X_all_train, X_test = train_test_split(DATASETS[name](), test_size=0.3, random_state=0)
-        for size in SIZES:
-            n = len(X_all_train) if size is None else min(size, len(X_all_train))
-            picks, regrets = [], []
-            for seed in range(N_SUBSETS):
-                rows = np.random.RandomState(100 + seed).permutation(len(X_all_train))[:n]
-                chosen, lost = regret(X_all_train[rows], X_test, seed, args.single_split)
-                picks.append(chosen)
-                regrets.append(lost)
-            print(
-                f"| {name} | {n} | {picks} | {np.mean(regrets):.2f} | {np.max(regrets):.2f} |",
-                flush=True,
-            )
+    header = "data | n_train | chosen candidates | regret mean (nats) | regret max (nats)"
+    return [
+        f"noise-floor choice on {rule}; d={D}; 5 subsets per size; 1 BLAS thread",
+        harness.Table("regret", None, header, [list(map(str, row)) for row in table]),
+    ]
 
+
+def options(parser):
+    parser.add_argument("--data", nargs="+", choices=list(DATASETS), default=list(DATASETS))
+    parser.add_argument("--single-split", action="store_true", help="one 10%% validation split")
+
+
+BENCHMARK = harness.Benchmark(__file__, __doc__, cases, report, options)
 
 if __name__ == "__main__":
-    main()
+    harness.main(BENCHMARK)

@@ -35,222 +35,129 @@ environment at start-up: with them set, loky copies them to its workers
 instead of applying its own rule, and the settings above would not be the
 ones measured.
 
-Running it
-----------
-``python benchmarks/bench_parallel.py`` (a few minutes on two idle cores).
-Options: ``--pairs P`` (default 3), ``--settings 1,3`` (a subset of the
-settings) and ``--quick`` (a smoke run: the first 360 rows, grid {2, 4}, a
-tiny network, 2 pairs; numbers meaningless; about 80 s on two busy shared
-cores, nearly all of it the stalls below).
-
+``--quick`` is a smoke run (360 rows, grid {2, 4}, a tiny network, 2 pairs).
 On a machine that other processes keep busy, settings (2) and (3) can take far
 longer than (1): a multi-threaded torch op waits at its barrier for every one
 of its threads, and one descheduled thread stalls it (a --quick run on two
-shared cores measured 8.6 s per search at 2 torch threads against 0.15 s at 1).
+shared cores once took 50x longer per search at 2 torch threads than at 1).
 """
 
-import argparse
 import os
-import platform
-import statistics
-import sys
-import time
 import warnings
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
+import _harness as harness
 import joblib
-import numpy as np
-import sklearn
 import torch
-from _report import cpu_model, markdown_table
+from _datasets import digits
 from joblib.parallel import get_active_backend
-from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-import sklearn_ae
 from sklearn_ae import AutoencoderTransformer
 
 N_JOBS = 2
-THREAD_VARIABLES = (
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "BLIS_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-)
+THREAD_VARIABLES = [
+    f"{name}_THREADS"
+    for name in ("OMP_NUM", "MKL_NUM", "OPENBLAS_NUM", "BLIS_NUM", "VECLIB_MAXIMUM", "NUMEXPR_NUM")
+]
+# Setting: (name, torch threads of this process and the workers' inner_max_num_threads,
+# None for every core; "loky" for loky's own rule, cpu_count // n_jobs).
+SETTINGS = {
+    "1": ("(1) one thread per fit", 1, 1),
+    "2": ("(2) parent unlimited, loky's default for workers", None, "loky"),
+    "3": ("(3) parent unlimited, workers forced to every core", None, None),
+}
 
 
-@dataclass
-class Setting:
-    name: str
-    parent_threads: int
-    inner_max_num_threads: int | None  # None: loky's own rule, cpu_count // n_jobs
-    worker_threads: list = field(default_factory=list)
-    backend: str = ""
-    serial: list = field(default_factory=list)  # seconds per n_jobs=1 block
-    parallel: list = field(default_factory=list)  # seconds per n_jobs=2 block
-
-
-def search(X, *, n_jobs, grid, estimator_params):
-    pipeline = Pipeline(
-        [
-            ("scale", StandardScaler()),
-            ("ae", AutoencoderTransformer(random_state=0, device="cpu", **estimator_params)),
-        ]
-    )
+def search(X, n_jobs, grid, params):
+    """One whole search, timed."""
+    ae = AutoencoderTransformer(random_state=0, device="cpu", **params)
+    pipeline = Pipeline([("scale", StandardScaler()), ("ae", ae)])
     # error_score="raise": a failed fit would otherwise be a fast, wrong block.
-    GridSearchCV(
-        pipeline,
-        {"ae__n_components": grid},
-        cv=3,
-        n_jobs=n_jobs,
-        refit=False,
-        error_score="raise",
-    ).fit(X)
+    searcher = GridSearchCV(pipeline, {"ae__n_components": grid}, cv=3, n_jobs=n_jobs)
+    searcher.set_params(refit=False, error_score="raise")
+    return {"s": harness.timed(searcher.fit, X)[1][0]}
 
 
-def run_setting(setting, X, *, pairs, grid, estimator_params, log):
-    torch.set_num_threads(setting.parent_threads)
-    config = {"backend": "loky"}
-    if setting.inner_max_num_threads is not None:
-        config["inner_max_num_threads"] = setting.inner_max_num_threads
-    with (
-        threadpool_limits(limits=setting.parent_threads),
-        joblib.parallel_config(**config),
-        warnings.catch_warnings(),
-    ):
-        # scikit-learn passes these filters on to its joblib workers.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        setting.backend = type(get_active_backend()[0]).__name__
-        tiny = {"hidden_layer_sizes": (4,), "max_iter": 1}
-        for n_jobs in (1, N_JOBS):
-            search(X, n_jobs=n_jobs, grid=grid[:N_JOBS], estimator_params=tiny)
-        # The same reusable executor as the searches' (same backend, n_jobs
-        # and environment), so these are the processes that ran the fits.
-        setting.worker_threads = sorted(
-            set(
-                joblib.Parallel(n_jobs=N_JOBS)(
-                    joblib.delayed(torch.get_num_threads)() for _ in range(2 * N_JOBS)
-                )
-            )
-        )
-        for p in range(pairs):
-            for n_jobs, times in ((1, setting.serial), (N_JOBS, setting.parallel)):
-                start = time.perf_counter()
-                search(X, n_jobs=n_jobs, grid=grid, estimator_params=estimator_params)
-                times.append(time.perf_counter() - start)
-            log(
-                f"  [{setting.name}] pair {p + 1}: n_jobs=1 {setting.serial[-1]:.2f} s, "
-                f"n_jobs={N_JOBS} {setting.parallel[-1]:.2f} s"
-            )
-
-
-def rows(settings):
-    out = []
-    for s in settings:
-        ratios = [a / b for a, b in zip(s.serial, s.parallel)]
-        out.append(
-            (
-                s.name,
-                s.backend.removesuffix("Backend").lower(),
-                s.parent_threads,
-                "/".join(str(n) for n in s.worker_threads),
-                f"{N_JOBS * max(s.worker_threads)} on {joblib.cpu_count()}",
-                f"{statistics.median(s.serial):.2f}",
-                f"{statistics.median(s.parallel):.2f}",
-                f"{statistics.median(ratios):.2f}",
-                f"{min(ratios):.2f}-{max(ratios):.2f}",
-            )
-        )
-    return out
-
-
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--pairs", type=int, help="A B pairs per setting (default 3; 2 quick)")
-    parser.add_argument(
-        "--settings", default="1,2,3", help="comma-separated settings to run (default 1,2,3)"
-    )
-    parser.add_argument("--quick", action="store_true", help="smoke run: small grid, tiny net")
-    args = parser.parse_args(argv)
-
-    def log(message):
-        print(message, file=sys.stderr, flush=True)
-
-    inherited = {name: os.environ.pop(name) for name in THREAD_VARIABLES if name in os.environ}
-    if args.quick:
-        grid, estimator_params, pairs = [2, 4], {"hidden_layer_sizes": (16,), "max_iter": 3}, 2
-    else:
-        grid, estimator_params, pairs = [2, 4, 8, 16], {}, 3
-    pairs = args.pairs or pairs
-    n_cpus = joblib.cpu_count()
-    settings = {
-        "1": Setting("(1) one thread per fit", 1, 1),
-        "2": Setting("(2) parent unlimited, loky's default for workers", n_cpus, None),
-        "3": Setting("(3) parent unlimited, workers forced to every core", n_cpus, n_cpus),
+def cases(args):
+    args.inherited = {
+        name: os.environ.pop(name) for name in THREAD_VARIABLES if name in os.environ
     }
-    try:
-        settings = [settings[key.strip()] for key in args.settings.split(",")]
-    except KeyError as exc:
-        parser.error(f"unknown setting {exc}; choose from {', '.join(settings)}")
-    X = load_digits().data / 16.0
+    X, args.grid, args.params, pairs = digits(), [2, 4, 8, 16], {}, 3
     if args.quick:
-        X = X[:360]
-    wall_start = time.perf_counter()
-    for setting in settings:
-        log(f"[{setting.name}]")
-        run_setting(setting, X, pairs=pairs, grid=grid, estimator_params=estimator_params, log=log)
-    wall = time.perf_counter() - wall_start
+        X, args.grid, pairs = X[:360], [2, 4], 2
+        args.params = {"hidden_layer_sizes": (16,), "max_iter": 3}
+    args.shape, n_cpus = X.shape, joblib.cpu_count()
+    for key in args.settings.split(","):
+        name, parent, inner = SETTINGS[key.strip()]
+        parent, config = parent or n_cpus, {"backend": "loky"}
+        if inner != "loky":
+            config["inner_max_num_threads"] = inner or n_cpus
+        harness.log(f"[{name}]")
+        torch.set_num_threads(parent)
+        # The case runs while this generator waits at its yield, inside these
+        # contexts: the limits and the backend hold for the setting's searches.
+        with (
+            threadpool_limits(parent),
+            joblib.parallel_config(**config),
+            warnings.catch_warnings(),
+        ):
+            # scikit-learn passes these filters on to its joblib workers.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            # Untimed: the workers' start-up (processes, imports).
+            for n_jobs in (1, N_JOBS):
+                search(X, n_jobs, args.grid[:N_JOBS], {"hidden_layer_sizes": (4,), "max_iter": 1})
+            # The same reusable executor as the searches' (same backend, n_jobs
+            # and environment), so these are the processes that ran the fits.
+            tasks = (joblib.delayed(torch.get_num_threads)() for _ in range(2 * N_JOBS))
+            workers = sorted(set(joblib.Parallel(n_jobs=N_JOBS)(tasks)))
+            backend = type(get_active_backend()[0]).__name__.removesuffix("Backend").lower()
+            params = {"setting": name, "backend": backend, "parent": parent, "workers": workers}
+            variants = {n: lambda n=n: search(X, n, args.grid, args.params) for n in (1, N_JOBS)}
+            yield harness.Case(params, variants, rounds=args.pairs or pairs)
 
-    text = "\n".join(
-        [
-            "# bench_parallel results",
-            "",
-            f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}; command: "
-            f"`python benchmarks/bench_parallel.py {' '.join(sys.argv[1:])}`",
-            f"- search: GridSearchCV(Pipeline([StandardScaler(), AutoencoderTransformer("
-            f"{', '.join(f'{k}={v!r}' for k, v in estimator_params.items()) or 'defaults'}, "
-            f"random_state=0)]), n_components {grid}, cv=3, refit=False) on digits "
-            f"{X.shape}; n_jobs=1 against n_jobs={N_JOBS}, {pairs} interleaved pairs",
-            f"- CPU: {cpu_model()}; os.cpu_count() {os.cpu_count()}, joblib.cpu_count() {n_cpus}",
-            "- thread variables removed from the environment at start-up: "
-            + (", ".join(f"{k}={v}" for k, v in inherited.items()) or "none were set"),
-            f"- torch {torch.__version__}, scikit-learn {sklearn.__version__}, "
-            f"joblib {joblib.__version__}, sklearn_ae {sklearn_ae.__version__}, "
-            f"numpy {np.__version__}, Python {platform.python_version()}",
-            "- times: wall seconds per whole search, median over pairs. Ratio: n_jobs=1 time "
-            f"/ n_jobs={N_JOBS} time within a pair, median over pairs; > 1: the parallel "
-            "search is faster.",
-            f"- wall time: {wall:.0f} s"
-            + (" (--quick: numbers are not meaningful)" if args.quick else ""),
-            "",
-            markdown_table(
-                [
-                    "setting",
-                    "backend",
-                    "torch threads, parent",
-                    "torch threads, loky worker",
-                    f"threads busy at n_jobs={N_JOBS}",
-                    "n_jobs=1 s",
-                    f"n_jobs={N_JOBS} s",
-                    "ratio (median)",
-                    "ratio min-max",
-                ],
-                rows(settings),
-            ),
-            "",
-        ]
-    )
-    print(text)
 
+def report(records, args):
+    rows = []
+    for serial, parallel in zip(records[::2], records[1::2]):
+        a, b = ([run["s"] for run in r["runs"]] for r in (serial, parallel))
+        ratios, workers = harness.paired(a, b), serial["workers"]
+        row = [serial[k] for k in ("setting", "backend", "parent")] + ["/".join(map(str, workers))]
+        row.append(f"{N_JOBS * max(workers)} on {joblib.cpu_count()}")
+        row += [f"{x:.2f}" for x in (harness.median(a), harness.median(b), harness.median(ratios))]
+        rows.append(row + [f"{min(ratios):.2f}-{max(ratios):.2f}"])
+    params = ", ".join(f"{k}={v!r}" for k, v in args.params.items()) or "defaults"
+    inherited = ", ".join(f"{k}={v}" for k, v in args.inherited.items()) or "none were set"
+    return [
+        f"- search: GridSearchCV(Pipeline([StandardScaler(), AutoencoderTransformer({params}, "
+        f"random_state=0)]), n_components {args.grid}, cv=3, refit=False) on digits "
+        f"{args.shape}; n_jobs=1 against n_jobs={N_JOBS}, {len(records[0]['runs'])} interleaved "
+        f"pairs\n- os.cpu_count() {os.cpu_count()}, joblib.cpu_count() {joblib.cpu_count()}; "
+        f"joblib {joblib.__version__}\n- thread variables removed from the environment at "
+        f"start-up: {inherited}\n- times: wall seconds per whole search, median over pairs. "
+        f"Ratio: n_jobs=1 time / n_jobs={N_JOBS} time within a pair, median over pairs; > 1: "
+        "the parallel search is faster.",
+        harness.Table(
+            "searches",
+            None,
+            "setting | backend | torch threads, parent | torch threads, loky worker | threads "
+            f"busy at n_jobs={N_JOBS} | n_jobs=1 s | n_jobs={N_JOBS} s | ratio (median) | ratio "
+            "min-max",
+            [list(map(str, row)) for row in rows],
+        ),
+    ]
+
+
+def options(parser):
+    parser.add_argument("--pairs", type=int, help="A B pairs per setting (default 3; 2 quick)")
+    parser.add_argument("--settings", default="1,2,3", help="a subset of the settings: 1,3")
+
+
+QUICK = "smoke run: 360 rows, grid {2, 4}, a tiny network, 2 pairs; numbers meaningless"
+BENCHMARK = harness.Benchmark(__file__, __doc__, cases, report, options, threads=None, quick=QUICK)
 
 if __name__ == "__main__":
-    main()
+    harness.main(BENCHMARK)

@@ -19,114 +19,86 @@ quiet machine and then beside one busy process (a child spinning a numpy
 matrix product on one thread, started before and stopped after the round).
 The result per (condition, workload, variant) is the median over rounds of
 the wall seconds per epoch; "ratio to best" divides auto's median by the best
-variant's. Run::
-
-    .venv/bin/python benchmarks/bench_threads.py            # 5 rounds
-    .venv/bin/python benchmarks/bench_threads.py --quick    # smoke run
+variant's.
 """
 
-import argparse
-import json
-import os
-import statistics
 import subprocess
 import sys
 import time
+import warnings
+from contextlib import contextmanager, nullcontext
+
+import _harness as harness
 
 VARIANTS = ("auto", "1", "2", "None")
 EPOCHS = {"digits": 40, "patches": 3}
-
-BUSY = (
-    "import numpy as np, threadpoolctl\n"
-    "threadpoolctl.threadpool_limits(1)\n"
-    "a = np.random.rand(400, 400)\n"
-    "while True:\n"
-    "    a @ a\n"
-)
+BUSY = "import numpy as np, threadpoolctl\nthreadpoolctl.threadpool_limits(1)\n"
+BUSY += "a = np.random.rand(400, 400)\nwhile True:\n    a @ a\n"
 
 
 def child(workload, variant, quick):
-    import warnings
-
+    """One fit in a fresh process, whose torch thread pool starts from its default."""
     import numpy as np
+    from _datasets import digits, patches
 
-    if workload == "digits":
-        from sklearn.datasets import load_digits
-
-        X = (load_digits().data / 16.0).astype(np.float32)
-    else:
-        from sklearn.datasets import load_sample_images
-        from sklearn.feature_extraction.image import extract_patches_2d
-
-        rng = np.random.RandomState(0)
-        per_image = 3000 if quick else 30000
-        patches = np.concatenate(
-            [
-                extract_patches_2d(image, (8, 8), max_patches=per_image, random_state=rng)
-                for image in load_sample_images().images
-            ]
-        )
-        X = (patches.reshape(len(patches), -1) / 255.0).astype(np.float32)
     from sklearn_ae import AutoencoderTransformer
 
-    n_threads = None if variant == "None" else ("auto" if variant == "auto" else int(variant))
-    epochs = 2 if quick else EPOCHS[workload]
-    est = AutoencoderTransformer(
-        n_components=8, max_iter=epochs, early_stopping=False, random_state=0, n_threads=n_threads
-    )
+    X = digits().astype(np.float32) if workload == "digits" else patches(3000 if quick else 30000)
+    n_threads = None if variant == "None" else variant if variant == "auto" else int(variant)
+    est = AutoencoderTransformer(8, max_iter=2 if quick else EPOCHS[workload], n_threads=n_threads)
+    est.set_params(early_stopping=False, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # max_iter is the point here
-        start = time.perf_counter()
-        est.fit(X)
-        seconds = time.perf_counter() - start
-    print(json.dumps({"per_epoch": seconds / est.n_iter_}))
+        _, (seconds, _) = harness.timed(est.fit, X)
+    return {"per_epoch": seconds / est.n_iter_}
 
 
-def run(workload, variant, quick):
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", workload, variant] + (["--quick"] if quick else []),
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])["per_epoch"]
+@contextmanager
+def busy():
+    """One process spinning a one-thread matrix product, for the length of a round."""
+    process = subprocess.Popen([sys.executable, "-c", BUSY])
+    time.sleep(0.5)
+    try:
+        yield
+    finally:
+        process.kill()
+        process.wait()
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.child:
-        child(*args.child, args.quick)
-        return
-    rounds = 1 if args.quick else args.rounds
-    results = {}
+def cases(args):
     for condition in ("quiet", "busy"):
         for workload in ("digits", "patches"):
-            times = {v: [] for v in VARIANTS}
-            for _ in range(rounds):
-                busy = None
-                if condition == "busy":
-                    busy = subprocess.Popen([sys.executable, "-c", BUSY])
-                    time.sleep(0.5)
-                try:
-                    for variant in VARIANTS:
-                        times[variant].append(run(workload, variant, args.quick))
-                finally:
-                    if busy is not None:
-                        busy.kill()
-                        busy.wait()
-            results[(condition, workload)] = {v: statistics.median(t) for v, t in times.items()}
-    print(f"# thread settings, {os.cpu_count()} cores, {rounds} rounds, ms per epoch (median)")
-    print("| condition | workload | auto | 1 | 2 | None (torch default) | auto / best |")
-    print("|---|---|---:|---:|---:|---:|---:|")
-    for (condition, workload), medians in results.items():
-        best = min(medians.values())
-        cells = " | ".join(f"{1000 * medians[v]:.1f}" for v in VARIANTS)
-        print(f"| {condition} | {workload} | {cells} | {medians['auto'] / best:.2f} |")
+            run = {"workload": workload, "quick": args.quick}
+            variants = {
+                v: lambda v=v: harness.run_child(__file__, {**run, "variant": v}) for v in VARIANTS
+            }
+            params = {"condition": condition, "workload": workload}
+            around = busy if condition == "busy" else nullcontext
+            yield harness.Case(
+                params, variants, rounds=1 if args.quick else args.rounds, around=around
+            )
 
+
+def report(records, args):
+    rows = {}
+    for r in records:
+        per_epoch = harness.median(run["per_epoch"] for run in r["runs"])
+        rows.setdefault((r["condition"], r["workload"]), {})[r["variant"]] = per_epoch
+    table = [
+        [*key, *(f"{1000 * ms[v]:.1f}" for v in VARIANTS), f"{ms['auto'] / min(ms.values()):.2f}"]
+        for key, ms in rows.items()
+    ]
+    title = f"thread settings, {len(records[0]['runs'])} rounds, ms per epoch (median)"
+    header = "condition | workload | auto | 1 | 2 | None (torch default) | auto / best"
+    return [harness.Table("threads", title, header, table)]
+
+
+def options(parser):
+    parser.add_argument("--rounds", type=int, default=5)
+
+
+QUICK = "smoke run: 1 round, 2 epochs, 6,000 patches; numbers meaningless"
+BENCHMARK = harness.Benchmark(__file__, __doc__, cases, report, options, child, None, QUICK)
 
 if __name__ == "__main__":
-    main()
+    harness.main(BENCHMARK)

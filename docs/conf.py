@@ -9,6 +9,7 @@ fetched and sphinx-gallery downloads nothing. Add ``-D plot_gallery=0`` to
 skip running the examples.
 """
 
+import json
 import os
 import re
 import sys
@@ -180,7 +181,65 @@ def _include_changelog(app, relative_path, parent_docname, content):
         content[0] = _markdown_changelog_to_rst(content[0])
 
 
+# -- Benchmark tables: generated from benchmarks/results/*.json -----------------
+#
+# Every benchmark writes its tables, with the commit, machine and date measured,
+# to benchmarks/results/NAME.json (``--save``); figures published before the
+# harness existed were transcribed into such files. ``.. benchmark-table:: NAME
+# TABLE`` shows one table of one file, followed by where it was measured, so
+# that a figure lives in one place: re-measuring is a run with --save.
+
+_RESULTS = os.path.join(_HERE, "..", "benchmarks", "results")
+
+
+def _rst_cell(text):
+    """A cell as reStructuredText text: markup characters escaped, so that "(a) ..." is
+    no enumerated list, "-" no bullet and "score_samples" no reference."""
+    text = re.sub(r"([\\`*_|])", r"\\\1", str(text))
+    return "\\" + text if text and not text[0].isalnum() and text[0] != "\\" else text
+
+
+def _benchmark_table(name, table):
+    """The lines of a list-table of ``table`` in results file ``name``, and its source."""
+    path = os.path.join(_RESULTS, f"{name}.json")
+    with open(path, encoding="utf-8") as f:
+        result = json.load(f)
+    found = next(t for t in result["tables"] if t["name"] == table)
+    lines = [".. list-table::", "   :header-rows: 1", ""]
+    for row in [found["header"], *found["rows"]]:
+        cells = [_rst_cell(cell) for cell in row]
+        lines += [f"   * - {cells[0]}".rstrip(), *(f"     - {c}".rstrip() for c in cells[1:])]
+    commit = (result.get("commit") or "")[:7] or "a commit not recorded"
+    commit += " + uncommitted changes" * bool(result.get("dirty"))
+    source = f"Measured at {commit} with ``{result['command']}``"
+    transcribed, machine = result.get("transcribed"), result.get("machine", {})
+    if transcribed:
+        published = transcribed["published_in"][:7], transcribed["published_date"]
+        source += "; published in {} ({})".format(*published)
+        source += f" and transcribed into ``benchmarks/results/{name}.json``"
+        source += f": {transcribed['note']}" if transcribed.get("note") else ""
+    else:
+        source += f" on {result['date']}, ``benchmarks/results/{name}.json``: {machine['cpu']}, "
+        source += f"{machine['cores']} cores, torch {machine['torch']}"
+    return lines + ["", source + "."], path
+
+
 def setup(app):
+    from docutils import nodes
+    from docutils.statemachine import StringList
+    from sphinx.util.docutils import SphinxDirective
+
+    class BenchmarkTable(SphinxDirective):
+        required_arguments = 2
+
+        def run(self):
+            lines, path = _benchmark_table(*self.arguments)
+            self.env.note_dependency(path)
+            container = nodes.container()
+            self.state.nested_parse(StringList(lines, path), self.content_offset, container)
+            return container.children
+
+    app.add_directive("benchmark-table", BenchmarkTable)
     app.connect("missing-reference", _resolve_external)
     app.connect("include-read", _include_changelog)
 

@@ -167,6 +167,20 @@ class AutoencoderTransformer(_BaseAutoencoder):
         lower to their share). An int sets the count; ``None`` leaves torch's
         setting alone.
 
+    distributed : bool, default=False
+        Fit one model on the rows of every process of a ``torch.distributed``
+        job (``torchrun``, ``srun``, a Ray or Dask launcher): each process
+        calls ``fit`` with its own rows, any number of them, and every
+        process ends with the same fitted estimator, an ordinary
+        one-process object. Moments, the linear start, the validation split,
+        gradients and stopping decisions are computed over all the rows (see
+        :ref:`distributed`). Needs a process group, which ``fit`` joins when
+        a launcher has set ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and
+        ``MASTER_PORT``; without one it raises. ``False`` fits in this
+        process alone.
+
+        .. versionadded:: 0.3.0
+
     Attributes
     ----------
     n_components_ : int
@@ -289,6 +303,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         verbose=0,
         warm_start=False,
         n_threads="auto",
+        distributed=False,
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -312,6 +327,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         self.verbose = verbose
         self.n_threads = n_threads
         self.warm_start = warm_start
+        self.distributed = distributed
 
     _observation_parameter = "loss"
 
@@ -381,7 +397,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
                 weight[~constant] = self.scale_[~constant] ** 2 / total_var
         self._loss_weight = to_tensor(weight, self.device_)
 
-    def _batch_loss(self, module, xb):
+    def _batch_loss(self, module, xb, noise):
         loss = self._sample_losses(module, xb).mean()
         return loss, {"loss": loss.detach()}
 

@@ -67,6 +67,7 @@ class _BaseAutoencoder(FitModel, ClassNamePrefixFeaturesOutMixin, TransformerMix
         "verbose": ["verbose"],
         "n_threads": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left"), None],
         "warm_start": ["boolean"],
+        "distributed": ["boolean"],
     }
 
     # ------------------------------------------------------------------

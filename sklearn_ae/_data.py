@@ -360,14 +360,14 @@ def validation_split(X, validation_fraction, rng):
     n_blocks = math.ceil(n_samples / BLOCK_ROWS)
     if not streams(X) or sp.issparse(X) or n_blocks < MIN_SPLIT_BLOCKS:
         n_val = math.ceil(validation_fraction * n_samples)
-        _check_split(n_samples, n_val, validation_fraction)
+        check_split(n_samples, n_val, validation_fraction)
         order = rng.permutation(n_samples)
         if streams(X):
             return Split(np.sort(order[n_val:]), np.sort(order[:n_val]))
         return Split(order[n_val:], order[:n_val])
     blocks = np.arange(0, n_samples, BLOCK_ROWS)
     n_val = math.ceil(validation_fraction * len(blocks))
-    _check_split(len(blocks), n_val, validation_fraction, unit="blocks of rows")
+    check_split(len(blocks), n_val, validation_fraction, unit="blocks of rows")
     order = rng.permutation(len(blocks))
     train_blocks, validation_blocks = blocks[order[n_val:]], blocks[order[:n_val]]
 
@@ -416,7 +416,7 @@ def training_sources(X, mean, scale, device, split):
     )
 
 
-def _check_split(n_units, n_val, validation_fraction, unit="samples"):
+def check_split(n_units, n_val, validation_fraction, unit="samples"):
     if n_units - n_val < 1:
         raise ValueError(
             f"early_stopping needs at least one training and one validation sample; "

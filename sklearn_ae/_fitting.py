@@ -23,7 +23,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from ._covariance import diagonal, without_features
-from ._data import batch_size_for, evaluation_batches, streams, training_sources, validation_split
+from ._data import batch_size_for, evaluation_batches, streams, training_sources
 from ._device import (
     blas_threads_as_torch,
     flush_denormals,
@@ -32,9 +32,10 @@ from ._device import (
     threads_for,
     torch_threads,
 )
+from ._distributed import DistributedRows, process_device
 from ._reductions import LocalRows
 from ._row_invariant import state_fingerprint
-from ._scaling import column_range, held_out_folds, merge_moments, scale_rule
+from ._scaling import merge_moments, scale_rule
 from ._sklearn_compat import warn_at_caller
 from ._stopping import Monitor, NonFiniteStartError, StoppingRule
 from ._training import epoch_observer, make_optimizer, train
@@ -76,11 +77,16 @@ class FitModel:
         them (``_selects_on_held_out_rows``) and X has any; else None.
         """
 
+    #: Whether ``_batch_loss`` draws noise, ``n_components_`` values per row.
+    _draws_noise = False
+
     @abstractmethod
-    def _batch_loss(self, module, xb):
+    def _batch_loss(self, module, xb, noise):
         """Return ``(loss, terms)`` on a standardized training batch.
 
         ``terms`` maps each of ``_loss_terms`` to a detached 0-d tensor.
+        ``noise(like)`` gives standard normal noise shaped like ``like``, one
+        row per row of ``xb``, from the fit's random stream.
         """
 
     @abstractmethod
@@ -114,7 +120,7 @@ class FitModel:
 FIT_PARAMETERS = (
     "n_components activation encoder decoder init batch_size optimizer learning_rate_init "
     "alpha max_iter tol n_iter_no_change early_stopping validation_fraction shuffle "
-    "random_state device verbose n_threads"
+    "random_state device verbose n_threads distributed"
 ).split()
 FitParameters = namedtuple("FitParameters", FIT_PARAMETERS)
 
@@ -155,7 +161,10 @@ class Fit:
         # torch and the BLAS of the set-up, and is restored afterwards.
         threads = threads_for(self.params.n_threads, self.step_work(X.shape))
         with torch_threads(threads), blas_threads_as_torch():
-            validate = self.uses_validation(X.shape[0])
+            if self.params.distributed:
+                # The group exists: check_fit_input joined it, or refused.
+                self.rows = DistributedRows(X.shape[0], self.device())
+            validate = self.uses_validation(self.rows.total_rows(X.shape[0]))
             split = self.start(X, validate) if self.first_call else self.resume(X, validate)
             if self.first_call or not self.incremental:
                 # As MLPRegressor: fit (warm or not) builds a fresh optimizer from
@@ -199,13 +208,15 @@ class Fit:
         """Step 1 of a first fit: everything up to the first epoch; returns the split."""
         model, linear = self.model, self.params.init == "linear"
         rng = self.start_random_stream()
-        split = validation_split(X, self.params.validation_fraction, rng) if validate else None
+        split = self.split(X, validate, rng)
         self.record_architecture()
         mean, moment = self.rows.column_moments(X, covariance=linear)
         variance, constant = self.standardize(X, mean, diagonal(moment) if linear else moment)
         folds = None
         if linear and model._selects_on_held_out_rows:
-            folds = held_out_folds(X, mean, variance, constant, split, rng, streamed=streams(X))
+            folds = self.rows.held_out_folds(
+                X, mean, variance, constant, split, rng, streamed=streams(X)
+            )
         self.build_network(X, constant)
         # What the model records of its linear start, for float64 inference
         # while the network stays there (see _inference.exact_linear_model).
@@ -217,16 +228,28 @@ class Fit:
         if model._linear_start is not None:
             model._linear_start["fingerprint"] = state_fingerprint(model.module_)
         # Running statistics of every row seen, which partial_fit updates.
-        model._moments = (X.shape[0], mean, variance)
+        model._moments = (self.rows.total_rows(X.shape[0]), mean, variance)
         model._centred = not sp.issparse(X)
         return split
 
     def start_random_stream(self):
         """The device and the private random stream; returns a numpy stream for the split."""
         model = self.model
-        model.device_ = resolve_device(self.params.device)
-        model._generator, rng = make_generator(self.params.random_state, model.device_)
+        model.device_ = self.device()
+        seed = self.rows.shared_seed(self.params.random_state)
+        model._generator, rng = make_generator(seed, model.device_)
         return rng
+
+    def device(self):
+        """The device this process fits on (its own GPU, under a launcher)."""
+        device = resolve_device(self.params.device)
+        return process_device(device) if self.params.distributed else device
+
+    def split(self, X, validate, rng):
+        """The validation rows, or None."""
+        if not validate:
+            return None
+        return self.rows.validation_split(X, self.params.validation_fraction, rng)
 
     def record_architecture(self):
         """The architecture as fitted: rebuilding the network (unpickling, load)
@@ -242,7 +265,7 @@ class Fit:
         model = self.model
         # What is left of a constant feature's variance is rounding: it
         # is none, for the scale and for the linear start alike.
-        variance, constant, scale = scale_rule(mean, variance, X.shape[0])
+        variance, constant, scale = scale_rule(mean, variance, self.rows.total_rows(X.shape[0]))
         if not model._observation.standardizes:
             model.mean_, model.scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
             return variance, constant
@@ -268,7 +291,7 @@ class Fit:
     def bound_branch_inputs(self, X):
         """Widen the box of the encoder branch's inputs to hold X's rows, standardized."""
         model = self.model
-        low, high = column_range(X)
+        low, high = self.rows.column_range(X)
         model.module_.encoder.bound_branch_inputs(
             (low - model.mean_) / model.scale_, (high - model.mean_) / model.scale_
         )
@@ -280,7 +303,7 @@ class Fit:
         """Step 1 of a warm start or partial_fit: re-standardize for partial_fit; the split."""
         model = self.model
         rng = np.random.RandomState(int(model._generator.initial_seed() % (2**31)))
-        split = validation_split(X, self.params.validation_fraction, rng) if validate else None
+        split = self.split(X, validate, rng)
         if self.incremental and model._observation.standardizes:
             self.update_standardization(X)
             # The branch's box grows to hold the new rows (after the exact
@@ -304,7 +327,7 @@ class Fit:
         count, mean, variance = model._moments
         chunk_mean, chunk_variance = self.rows.column_moments(X)
         total, mean, variance = merge_moments(
-            count, mean, variance, X.shape[0], chunk_mean, chunk_variance
+            count, mean, variance, self.rows.total_rows(X.shape[0]), chunk_mean, chunk_variance
         )
         variance, constant, scale = scale_rule(mean, variance, total)
         center = mean if model._centred else np.zeros_like(mean)
@@ -365,7 +388,9 @@ class Fit:
     def validation_losses(self, source):
         """Per-row validation losses of the current weights over a batch source."""
         model, batches = self.model, evaluation_batches(source)
-        losses = torch.cat([model._sample_losses(model.module_, xv) for xv in batches])
+        losses = [model._sample_losses(model.module_, xv) for xv in batches]
+        # A process may hold no validation row: it still joins the gathering.
+        losses = torch.cat(losses) if losses else torch.zeros(0, device=model.device_)
         return self.rows.validation_losses(losses)
 
     def epoch_observer(self):
@@ -374,27 +399,34 @@ class Fit:
         return None if callback is None else partial(self.observe, callback)
 
     def observe(self, callback, result):
+        module = self.model.module_
+        training = module.training
         callback(self.model, result)
-        # Inference cached a copy of the network with the weights it was shown.
+        # Inference cached a copy of the network with the weights it was shown,
+        # and left it in eval mode: training goes on as if nobody had looked.
         self.model._inference_cache = {}
+        module.train(training)
 
     def run_epochs(self, source, monitor):
         """The training loop (:func:`~sklearn_ae._training.train`): the one seam to replace."""
-        model, params = self.model, self.params
+        model, params, rows = self.model, self.params, self.rows
+        noise = partial(rows.normal, generator=model._generator)
+        width = model.n_components_ if model._draws_noise else 0
+        rows.begin_training(model.module_, model._loss_terms, width, model._generator)
         return train(
             model.module_,
             model._optimizer,
-            partial(model._batch_loss, model.module_),
+            partial(model._batch_loss, model.module_, noise=noise),
             source,
             monitor,
             max_iter=1 if self.incremental else params.max_iter,
-            batch_size=self.batch_size(source.n_samples),
+            batch_size=self.batch_size(rows.total_rows(source.n_samples)),
             shuffle=params.shuffle,
             generator=model._generator,
             term_names=model._loss_terms,
             rows=self.rows,
             stop_early=not self.incremental,
-            verbose=params.verbose,
+            verbose=params.verbose if rows.rank == 0 else 0,
             epoch_offset=self.epochs_before,
         )
 
@@ -415,27 +447,32 @@ class Fit:
             # partial_fit keeps the optimizer it has: rebuild it, since its
             # moments may hold the non-finite values.
             self.model._optimizer = self.make_optimizer()
-            warn_at_caller(
+            self.warn(
                 f"{name}: the training loss became non-finite after {last} epochs; training "
                 f"stopped and the weights of epoch {kept} were restored (0 is the starting "
                 f"model). Try a smaller learning_rate_init (got {params.learning_rate_init}).",
                 ConvergenceWarning,
             )
         elif history.stop_reason == "interrupted":
-            warn_at_caller(
+            self.warn(
                 f"{name}: training interrupted by the user after {last} epochs; the estimator "
                 f"holds the weights of epoch {kept} and is usable.",
                 UserWarning,
             )
         elif history.stop_reason == "max_iter" and not self.incremental:
-            warn_at_caller(
+            self.warn(
                 f"{name}(n_components={params.n_components}): Maximum iterations "
                 f"({params.max_iter}) reached and the optimization hasn't converged yet; kept "
                 f"epoch {kept}. Increase max_iter or tol.",
                 ConvergenceWarning,
             )
-        if params.verbose and not self.incremental:
+        if params.verbose and not self.incremental and self.rows.rank == 0:
             print(self.stop_message(history), flush=True)
+
+    def warn(self, message, category):
+        """Warn at the user's line, once per job (rank 0), not once per process."""
+        if self.rows.rank == 0:
+            warn_at_caller(message, category)
 
     def stop_message(self, history):
         """One line for verbose fits: why training stopped and which weights were kept."""

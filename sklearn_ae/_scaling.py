@@ -226,11 +226,29 @@ def held_out_folds(X, mean, variance, constant, split, rng, *, streamed):
     return [_fold(X, split.validation, mean, variance, constant, as_matrix=True)]
 
 
-def _fold(X, rows, mean, variance, constant, as_matrix=False):
-    n_samples, n_rows = X.shape[0], len(rows)
+def _fold(
+    X,
+    rows,
+    mean,
+    variance,
+    constant,
+    as_matrix=False,
+    *,
+    moments=column_moments,
+    n_samples=None,
+    n_rows=None,
+):
+    """One :class:`HeldOutFold`: ``rows`` of X held out against the others.
+
+    ``moments``, ``n_samples`` and ``n_rows`` default to ``column_moments``
+    and the counts of X and ``rows``; a fit over several processes passes
+    its collective moments and the global counts.
+    """
+    n_samples = X.shape[0] if n_samples is None else n_samples
+    n_rows = len(rows) if n_rows is None else n_rows
     n_other = n_samples - n_rows
     if as_matrix:
-        fold_mean, fold_covariance = column_moments(X, covariance=True, rows=rows)
+        fold_mean, fold_covariance = moments(X, covariance=True, rows=rows)
     else:
         # np.take copies whatever ``rows`` is, so the rows can be centred in place.
         held = np.take(X, rows, axis=0).astype(np.float64, copy=False)

@@ -188,7 +188,7 @@ def train_step(stepper, batch_loss, xb, term_names, rows):
     No host sync: the terms stay on the device.
     """
     stepper.zero_grad()
-    loss, terms = batch_loss(xb)
+    loss, terms = rows.batch_loss(batch_loss, xb)
     loss.backward()
     rows.gradients(stepper.params)
     stepper.step()
@@ -209,7 +209,7 @@ def run_epoch(
     RSS grew by 3.5 MB per step.
     """
     total, n_samples, n_steps = None, 0, 0
-    for xb in source.batches(batch_size, shuffle, generator):
+    for xb in rows.batches(source, batch_size, shuffle, generator):
         terms = train_step(stepper, batch_loss, xb, term_names, rows)
         if average is not None:
             average.update()
@@ -330,7 +330,7 @@ def train(
     # partial_fit's passes continue from the weights the optimizer left.
     average = None
     if monitor.has_validation:
-        steps_per_epoch = -(-source.n_samples // batch_size)
+        steps_per_epoch = rows.steps_per_epoch(source.n_samples, batch_size)
         average = WeightAverage(stepper.params, average_decay(steps_per_epoch))
     monitor.begin(average)
     # The bar counts epochs as they complete. Iterating tqdm over the epochs

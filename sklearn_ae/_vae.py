@@ -232,6 +232,20 @@ class VAETransformer(_BaseAutoencoder):
         lower to their share). An int sets the count; ``None`` leaves torch's
         setting alone.
 
+    distributed : bool, default=False
+        Fit one model on the rows of every process of a ``torch.distributed``
+        job (``torchrun``, ``srun``, a Ray or Dask launcher): each process
+        calls ``fit`` with its own rows, any number of them, and every
+        process ends with the same fitted estimator, an ordinary
+        one-process object. Moments, the linear start, the validation split,
+        gradients and stopping decisions are computed over all the rows (see
+        :ref:`distributed`). Needs a process group, which ``fit`` joins when
+        a launcher has set ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and
+        ``MASTER_PORT``; without one it raises. ``False`` fits in this
+        process alone.
+
+        .. versionadded:: 0.3.0
+
     Attributes
     ----------
     n_components_ : int
@@ -375,6 +389,7 @@ class VAETransformer(_BaseAutoencoder):
         verbose=0,
         warm_start=False,
         n_threads="auto",
+        distributed=False,
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -399,6 +414,7 @@ class VAETransformer(_BaseAutoencoder):
         self.verbose = verbose
         self.n_threads = n_threads
         self.warm_start = warm_start
+        self.distributed = distributed
 
     # ------------------------------------------------------------------
     # Model hooks.
@@ -413,6 +429,7 @@ class VAETransformer(_BaseAutoencoder):
 
     _observation_parameter = "likelihood"
     _loss_terms = ("loss", "reconstruction", "kl")
+    _draws_noise = True
 
     def _build_module(self, n_features, generator):
         encoder_branch, decoder_branch = self._user_branches(
@@ -502,9 +519,9 @@ class VAETransformer(_BaseAutoencoder):
     def _log_likelihood(self, module, x, out):
         return self._observation.log_likelihood(x, out, _noise_var(module))
 
-    def _batch_loss(self, module, xb):
+    def _batch_loss(self, module, xb, noise):
         mu, log_var = module.encode(xb)
-        eps = torch.randn(mu.shape, generator=self._generator, device=mu.device, dtype=mu.dtype)
+        eps = noise(mu)
         z = mu + torch.exp(0.5 * log_var) * eps
         # Batch means first, then scalar arithmetic: the same loss as the mean
         # of the per-row terms, with fewer batch-sized operations per step.

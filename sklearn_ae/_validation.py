@@ -6,12 +6,15 @@ dimension against X's width and the fitted model, X's range against the
 observation model, and X's scales against what float32 holds.
 """
 
+from functools import partial
 from numbers import Integral
 
 import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._device import resolve_device
+from ._distributed import agreed, process_device, start_process_group
 from ._inference import is_finite_float_matrix
 from ._sklearn_compat import InvalidParameterError
 
@@ -23,8 +26,17 @@ def check_fit_input(estimator, X, first_call):
     """Check a fit's parameters beyond their constraints, and X; return X and the layer sizes.
 
     ``validate_data`` records ``n_features_in_`` (and ``feature_names_in_``)
-    on a first fit and checks them on a continued one.
+    on a first fit and checks them on a continued one. With
+    ``distributed=True`` the fit joins its process group first, and a check
+    that fails on any process fails on every one (none waits for the others).
     """
+    if getattr(estimator, "distributed", False):
+        start_process_group(process_device(resolve_device(estimator.device)))
+        return agreed(partial(_check_fit_input, estimator, X, first_call))
+    return _check_fit_input(estimator, X, first_call)
+
+
+def _check_fit_input(estimator, X, first_call):
     name = type(estimator).__name__
     hidden = check_hidden_layer_sizes(estimator.hidden_layer_sizes, name)
     check_n_components_type(estimator.n_components, name)

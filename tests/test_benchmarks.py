@@ -35,8 +35,7 @@ def test_a_failing_variant_is_a_result_only_when_tolerated():
     def fail():
         raise ValueError("broken")
 
-    variants = {"ok": dict, "bad": fail, "off": None}
-    case = harness.Case({}, variants, rounds=2, skipped={"off": "no"})
+    case = harness.Case({}, {"ok": dict, "bad": fail, "off": "no"}, rounds=2)
     with pytest.raises(ValueError):
         harness.run_case(case)
     case.tolerate = True
@@ -44,6 +43,16 @@ def test_a_failing_variant_is_a_result_only_when_tolerated():
     assert len(ok["runs"]) == 2 and ok["error"] is None
     assert bad["error"] == "failed in round 1: ValueError: broken" and not bad["runs"]
     assert off["error"] == "no"
+
+
+def test_a_warm_up_past_its_time_limit_fails_the_variant_alone():
+    import time
+
+    case = harness.Case({}, {"slow": lambda: time.sleep(2), "ok": dict}, warm_up=True)
+    case.time_limits, case.tolerate = {"slow": 0.05}, True
+    slow, ok = harness.run_case(case)
+    assert slow["error"].startswith("failed: TimeoutError") and slow["warm_up_s"] < 1
+    assert ok["error"] is None and len(ok["runs"]) == 1  # the warm-up call is not a run
 
 
 def test_ratios():

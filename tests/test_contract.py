@@ -388,8 +388,8 @@ def test_diverging_loss_restores_the_lowest_loss_epoch(cls, X_small, monkeypatch
     original = cls._batch_loss
     batches_per_epoch = 4  # 60 samples, batch_size "auto" = 16 (the smallest automatic size)
 
-    def poisoned(self, module, xb):
-        loss, terms = original(self, module, xb)
+    def poisoned(self, module, xb, noise):
+        loss, terms = original(self, module, xb, noise)
         calls["n"] += 1
         if calls["n"] > 3 * batches_per_epoch:
             loss = loss * float("nan")
@@ -411,8 +411,8 @@ def test_diverging_loss_restores_the_lowest_loss_epoch(cls, X_small, monkeypatch
 def _poison_every_batch(cls, monkeypatch):
     original = cls._batch_loss
 
-    def poisoned(self, module, xb):
-        loss, terms = original(self, module, xb)
+    def poisoned(self, module, xb, noise):
+        loss, terms = original(self, module, xb, noise)
         return loss * float("nan"), {name: value * float("nan") for name, value in terms.items()}
 
     monkeypatch.setattr(cls, "_batch_loss", poisoned)

@@ -37,6 +37,7 @@ LAYERS = {
     "_data": 1,
     "_stopping": 1,
     "_reductions": 1,
+    "_distributed": 1,
     "_fused_adam": 1,
     "_training": 1,
     # L2: the model-file codec and the ONNX graph, reading estimators by duck typing.
