@@ -77,9 +77,14 @@ def start_process_group(device):
     )
 
 
-def process_device(device):
+def process_device(device, distributed=True):
     """One GPU per process: ``cuda`` becomes ``cuda:LOCAL_RANK`` under a launcher."""
-    if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
+    if (
+        distributed
+        and device.type == "cuda"
+        and device.index is None
+        and "LOCAL_RANK" in os.environ
+    ):
         return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
     return device
 

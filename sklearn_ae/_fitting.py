@@ -20,7 +20,6 @@ from functools import partial
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.exceptions import ConvergenceWarning
 
 from ._covariance import diagonal, without_features
 from ._data import batch_size_for, evaluation_batches, streams, training_sources
@@ -69,12 +68,10 @@ class FitModel:
 
     @abstractmethod
     def _start_linear(self, module, mean, covariance, folds=None):
-        """Set ``module`` to the linear model of data with this mean and covariance.
+        """Set ``module`` to the linear model of this mean and covariance (units of X).
 
-        ``mean`` and ``covariance`` are in the original units of X; ``mean_``
-        and ``scale_`` are already set. ``folds`` holds the held-out folds
-        (:class:`~sklearn_ae._scaling.HeldOutFold`), when the model asks for
-        them (``_selects_on_held_out_rows``) and X has any; else None.
+        ``mean_`` and ``scale_`` are set; ``folds`` holds the held-out folds
+        (:class:`~sklearn_ae._scaling.HeldOutFold`) if the model asks for them, else None.
         """
 
     #: Whether ``_batch_loss`` draws noise, ``n_components_`` values per row.
@@ -84,9 +81,8 @@ class FitModel:
     def _batch_loss(self, module, xb, noise):
         """Return ``(loss, terms)`` on a standardized training batch.
 
-        ``terms`` maps each of ``_loss_terms`` to a detached 0-d tensor.
-        ``noise(like)`` gives standard normal noise shaped like ``like``, one
-        row per row of ``xb``, from the fit's random stream.
+        ``terms`` maps each of ``_loss_terms`` to a detached 0-d tensor; ``noise(like)``
+        draws standard normal noise shaped like ``like`` from the fit's stream.
         """
 
     @abstractmethod
@@ -94,11 +90,7 @@ class FitModel:
         """Per-row losses of standardized rows, deterministic: what validation judges."""
 
     def _prepare_fit(self, variance, generator):
-        """Set model-specific fitted state at the first fit.
-
-        ``variance`` holds the per-feature variances of X, 0 for constant
-        features; ``generator`` is the private random stream.
-        """
+        """Set model-specific fitted state at the first fit (``variance``: 0 if constant)."""
 
     def _scale_changed(self, variance):
         """Recompute state derived from ``mean_``, ``scale_`` and the variances.
@@ -242,8 +234,7 @@ class Fit:
 
     def device(self):
         """The device this process fits on (its own GPU, under a launcher)."""
-        device = resolve_device(self.params.device)
-        return process_device(device) if self.params.distributed else device
+        return process_device(resolve_device(self.params.device), self.params.distributed)
 
     def split(self, X, validate, rng):
         """The validation rows, or None."""
@@ -373,7 +364,8 @@ class Fit:
             # A continuation's starting weights stand against the loss they
             # were left with, should the continuation diverge.
             start_loss=self.loss_before,
-            on_epoch=self.epoch_observer(),
+            # The on_epoch observer (benchmarks), shown this estimator.
+            on_epoch=None if (seen := epoch_observer()) is None else partial(self.observe, seen),
         )
         try:
             with flush_denormals(), model.module_.training_inside_box(encoder=rows_in_box):
@@ -392,11 +384,6 @@ class Fit:
         # A process may hold no validation row: it still joins the gathering.
         losses = torch.cat(losses) if losses else torch.zeros(0, device=model.device_)
         return self.rows.validation_losses(losses)
-
-    def epoch_observer(self):
-        """The :func:`~sklearn_ae._training.on_epoch` callback, bound to this estimator."""
-        callback = epoch_observer()
-        return None if callback is None else partial(self.observe, callback)
 
     def observe(self, callback, result):
         module = self.model.module_
@@ -432,54 +419,30 @@ class Fit:
 
     def report_stop(self, history):
         """Step 4: raise if nothing usable is left; warn why training stopped; the verbose line."""
-        params, name = self.params, self.name
-        last = self.epochs_before + history.n_iter
-        kept = self.epochs_before + history.kept_epoch
+        p, name = self.params, self.name
         if history.stop_reason == "diverged":
-            if history.n_iter == 0 and self.first_call and params.init != "linear":
+            if history.n_iter == 0 and self.first_call and p.init != "linear":
                 raise ValueError(
                     f"{name}: the training loss was not finite in the first epoch, so there "
                     f"are no usable weights. Try a smaller learning_rate_init (got "
-                    f"{params.learning_rate_init}), init='linear', or check the scale of X."
+                    f"{p.learning_rate_init}), init='linear', or check the scale of X."
                 )
             # The starting weights of a first fit with the linear start are a
             # usable model (PCA or factor analysis), as are a continuation's.
             # partial_fit keeps the optimizer it has: rebuild it, since its
             # moments may hold the non-finite values.
             self.model._optimizer = self.make_optimizer()
-            self.warn(
-                f"{name}: the training loss became non-finite after {last} epochs; training "
-                f"stopped and the weights of epoch {kept} were restored (0 is the starting "
-                f"model). Try a smaller learning_rate_init (got {params.learning_rate_init}).",
-                ConvergenceWarning,
-            )
-        elif history.stop_reason == "interrupted":
-            self.warn(
-                f"{name}: training interrupted by the user after {last} epochs; the estimator "
-                f"holds the weights of epoch {kept} and is usable.",
-                UserWarning,
-            )
-        elif history.stop_reason == "max_iter" and not self.incremental:
-            self.warn(
-                f"{name}(n_components={params.n_components}): Maximum iterations "
-                f"({params.max_iter}) reached and the optimization hasn't converged yet; kept "
-                f"epoch {kept}. Increase max_iter or tol.",
-                ConvergenceWarning,
-            )
-        if params.verbose and not self.incremental and self.rows.rank == 0:
+        warning = history.stop_warning(name, self.epochs_before, p, self.incremental)
+        # Once per job (rank 0), not once per process.
+        if warning is not None and self.rows.rank == 0:
+            warn_at_caller(*warning)
+        if p.verbose and not self.incremental and self.rows.rank == 0:
             print(self.stop_message(history), flush=True)
-
-    def warn(self, message, category):
-        """Warn at the user's line, once per job (rank 0), not once per process."""
-        if self.rows.rank == 0:
-            warn_at_caller(message, category)
 
     def stop_message(self, history):
         """One line for verbose fits: why training stopped and which weights were kept."""
         p = self.params
-        start = "the linear start" if p.init == "linear" else "the starting weights"
-        if self.epochs_before:
-            start = "the weights it started from"
-        return f"{self.name}: " + history.describe_stop(
-            self.epochs_before, p.max_iter, p.tol, p.n_iter_no_change, start
+        text = history.describe_stop(
+            self.epochs_before, p.max_iter, p.tol, p.n_iter_no_change, p.init
         )
+        return f"{self.name}: {text}"

@@ -19,6 +19,7 @@ import contextvars
 from dataclasses import dataclass, field
 
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from tqdm.auto import tqdm
 
 from ._fused_adam import Stepper
@@ -64,12 +65,43 @@ class History:
     stop_reason: str = "max_iter"
     flat_condition: str | None = None
 
-    def describe_stop(self, epochs_before, max_iter, tol, n_iter_no_change, start):
+    def stop_warning(self, name, epochs_before, params, incremental):
+        """The ``(message, category)`` to warn with about this stop, or None.
+
+        ``params`` holds ``n_components``, ``max_iter`` and ``learning_rate_init``.
+        """
+        last, kept = epochs_before + self.n_iter, epochs_before + self.kept_epoch
+        if self.stop_reason == "diverged":
+            return (
+                f"{name}: the training loss became non-finite after {last} epochs; training "
+                f"stopped and the weights of epoch {kept} were restored (0 is the starting "
+                f"model). Try a smaller learning_rate_init (got {params.learning_rate_init}).",
+                ConvergenceWarning,
+            )
+        if self.stop_reason == "interrupted":
+            return (
+                f"{name}: training interrupted by the user after {last} epochs; the estimator "
+                f"holds the weights of epoch {kept} and is usable.",
+                UserWarning,
+            )
+        if self.stop_reason == "max_iter" and not incremental:
+            return (
+                f"{name}(n_components={params.n_components}): Maximum iterations "
+                f"({params.max_iter}) reached and the optimization hasn't converged yet; kept "
+                f"epoch {kept}. Increase max_iter or tol.",
+                ConvergenceWarning,
+            )
+        return None
+
+    def describe_stop(self, epochs_before, max_iter, tol, n_iter_no_change, init):
         """Why training stopped and which weights were kept, for a verbose fit's last line.
 
-        ``epochs_before`` counts the epochs of earlier calls; ``start`` names
-        the starting weights (e.g. ``"the linear start"``).
+        ``epochs_before`` counts the epochs of earlier calls; ``init`` is the
+        fit's ``init``, which names the starting weights.
         """
+        start = "the linear start" if init == "linear" else "the starting weights"
+        if epochs_before:
+            start = "the weights it started from"
         last, kept = epochs_before + self.n_iter, epochs_before + self.kept_epoch
         validated = self.validation_scores is not None
         where = "the validation rows" if validated else "the training loss"

@@ -9,7 +9,7 @@ compares the ranks with each other and with one process.
   on ``np.array_split`` shards of 70% of digits, with every epoch's
   decisions, its codes of the other 30%, and the file rank 0 saves; the
   same fit again (two fits with one ``random_state`` are the same bits); a
-  ``partial_fit`` over two chunks.
+  ``partial_fit`` over two chunks, a warm start, and a fit on a memmap shard.
 * ``small``: a 3-epoch fit on shards, for launches across two "machines".
 * ``nan``: rank 1's rows hold a NaN; the job must fail, not hang.
 """
@@ -89,6 +89,14 @@ def checks(out, rank, size):
     for chunk in np.array_split(shard, 2):
         est.partial_fit(chunk)
     np.save(f"{out}/partial-{rank}.npy", est.transform(X))
+    est = AutoencoderTransformer(2, max_iter=2, warm_start=True, random_state=0, distributed=True)
+    est.fit(shard).fit(shard)
+    np.save(f"{out}/warm-{rank}.npy", est.transform(X))
+    # A memmap shard is streamed, each process its own rows.
+    np.save(f"{out}/shard-{rank}.npy", shard)
+    mapped = np.load(f"{out}/shard-{rank}.npy", mmap_mode="r")
+    est = VAETransformer(2, max_iter=2, random_state=0, distributed=True).fit(mapped)
+    np.save(f"{out}/memmap-{rank}.npy", est.transform(X))
 
 
 def small(out, rank, size):

@@ -152,8 +152,10 @@ def test_ranks_agree_at_every_epoch_and_runs_repeat(checks):
     ]
     for other in codes[1:]:
         assert_array_equal(other, codes[0])
-    partial = [np.load(checks / f"partial-{rank}.npy") for rank in (0, 1)]
-    assert_array_equal(partial[0], partial[1])
+    for name in ("partial", "warm", "memmap"):
+        codes = [np.load(checks / f"{name}-{rank}.npy") for rank in (0, 1)]
+        assert np.isfinite(codes[0]).all()
+        assert_array_equal(codes[0], codes[1], err_msg=name)
 
 
 def test_default_fit_is_as_good_as_one_process_and_its_file_loads_anywhere(checks):
