@@ -1,15 +1,14 @@
-"""Every data set the benchmarks use, all available offline: no other file here loads data.
+"""Every data set the benchmarks use, all offline: no other file here loads data.
 
-Every loader returns one float64 array ``X`` (rows are samples), except
-:func:`patches` (float32, the training benchmarks' input) and
-:func:`fashion_mnist`, which returns its own training and test rows. None
-downloads anything: they read what scikit-learn, numpy, scipy and (for
-Fashion-MNIST) Debian's ``dataset-fashion-mnist`` package install. :func:`split`
-is the 70/30 split every benchmark that holds rows out uses.
+Each loader returns one float64 array (rows are samples), except :func:`patches` (float32,
+the training benchmarks' input) and :func:`fashion_mnist` (its own training and test rows).
+They read what scikit-learn, numpy, scipy and, for Fashion-MNIST, Debian's
+``dataset-fashion-mnist`` install. :func:`split` is the 70/30 split of every held-out score.
 """
 
 import gzip
 import inspect
+from importlib import import_module
 from pathlib import Path
 
 import numpy as np
@@ -18,14 +17,17 @@ from scipy import linalg
 from sklearn.datasets import load_digits, load_sample_images, make_swiss_roll
 from sklearn.feature_extraction.image import extract_patches_2d
 from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
-def split(X):
-    """(X_train, X_test): ``train_test_split(X, test_size=0.3, random_state=0)``."""
+def split(X, standardized=False):
+    """(X_train, X_test): ``train_test_split(X, test_size=0.3, random_state=0)``, both
+    ``standardized`` by a ``StandardScaler`` fitted on X_train if asked."""
     X_train, X_test = train_test_split(X, test_size=0.3, random_state=0)
-    return X_train, X_test
+    scale = StandardScaler().fit(X_train).transform if standardized else np.asarray
+    return scale(X_train), scale(X_test)
 
 
 def bundled(name):
@@ -38,17 +40,10 @@ def digits(labels=False):
     return load_digits().target if labels else load_digits().data / 16.0
 
 
-def patches(per_image):
-    """8x8x3 patches of scikit-learn's two sample images (china, flower), / 255, float32.
-
-    ``extract_patches_2d`` draws ``per_image`` patches of each image with one
-    ``RandomState(0)``; each patch is flattened to 192 values.
-    """
-    rng = np.random.RandomState(0)
-    found = [
-        extract_patches_2d(image, (8, 8), max_patches=per_image, random_state=rng)
-        for image in load_sample_images().images
-    ]
+def patches(n):
+    """8x8x3 patches, ``n`` of each sample image (``RandomState(0)``), / 255, float32."""
+    rng, images = np.random.RandomState(0), load_sample_images().images
+    found = [extract_patches_2d(x, (8, 8), max_patches=n, random_state=rng) for x in images]
     found = np.concatenate(found)
     return (found.reshape(len(found), -1) / 255.0).astype(np.float32)
 
@@ -62,11 +57,7 @@ def swiss_roll_50d():
 
 
 def manifold_small_noise(n_samples=1500, noise=1e-3):
-    """A 3-D manifold (the swiss roll) rotated into 50 dimensions, isotropic noise of std 1e-3.
-
-    The opposite of rare features: every feature's true noise is tiny, so a
-    noise floor at a fixed fraction of each feature's variance is far too high.
-    """
+    """The swiss roll in 50-D, noise 1e-3: a floor at a fraction of the variance is too high."""
     X3, _ = make_swiss_roll(n_samples=n_samples, noise=0.0, random_state=1)
     X3 = (X3 - X3.mean(0)) / X3.std(0)
     rng = np.random.RandomState(1)
@@ -82,8 +73,7 @@ def fa_example():
     X = np.dot(rng.randn(n_samples, rank), U[:, :rank].T)
     X_homo = X + sigma * rng.randn(n_samples, n_features)
     sigmas = sigma * rng.rand(n_features) + sigma / 2.0
-    X_hetero = X + rng.randn(n_samples, n_features) * sigmas
-    return X_homo, X_hetero
+    return X_homo, X + rng.randn(n_samples, n_features) * sigmas
 
 
 def dequantized_digits():
@@ -93,13 +83,8 @@ def dequantized_digits():
 
 
 def digits_rare_border(n_border=16, rate=0.015, seed=0):
-    """Digits / 16 with ``n_border`` extra "border" pixels, ink in about 1.5% of rows.
-
-    MNIST's failure mode on public data: each border pixel is 0 except in a
-    few rows, where it takes a value in [0.005, 1]; a 70/30 split leaves some
-    border pixels with faint ink in one or two training rows (a tiny
-    variance) and new rows with more ink than training ever showed there.
-    """
+    """Digits / 16 and ``n_border`` pixels inked in about 1.5% of rows, as MNIST's border: a
+    tiny variance in training, and new rows with more ink than training ever showed there."""
     X = digits()
     rng = np.random.RandomState(seed)
     border = np.zeros((X.shape[0], n_border))
@@ -111,15 +96,10 @@ def digits_rare_border(n_border=16, rate=0.015, seed=0):
 
 
 def onehot_rare_category(n_samples=1500, seed=0):
-    """A tabular set: 10 correlated Gaussian features plus a one-hot category with rare levels.
-
-    The category has 12 levels with probabilities from 30% down to 0.2%:
-    its rare indicator columns are 1 in a handful of rows, as rare words are.
-    """
+    """10 correlated Gaussian features and a one-hot category of 12 levels, 30% to 0.2%."""
     rng = np.random.RandomState(seed)
     latent = rng.randn(n_samples, 3)
-    loadings = rng.randn(3, 10)
-    numeric = latent @ loadings + 0.3 * rng.randn(n_samples, 10)
+    numeric = latent @ rng.randn(3, 10) + 0.3 * rng.randn(n_samples, 10)
     probs = np.array([30, 20, 15, 10, 8, 6, 4, 3, 2, 1, 0.6, 0.4])
     probs = probs / probs.sum()
     # The category depends on the first latent factor, so it is not noise.
@@ -137,63 +117,34 @@ def image_patches(n_patches=3000, size=6, seed=0):
     out = np.empty((n_patches, size * size))
     for i in range(n_patches):
         img = images[i % len(images)]
-        r = rng.randint(img.shape[0] - size)
-        c = rng.randint(img.shape[1] - size)
+        r, c = rng.randint(img.shape[0] - size), rng.randint(img.shape[1] - size)
         out[i] = img[r : r + size, c : c + size].ravel()
     return out
 
 
 def docstring_words(max_features=2000, min_df=2):
-    """A bag of words: word counts of the docstrings of numpy's, scipy's and scikit-learn's API.
-
-    Each public function or class with a docstring of at least 200 characters
-    is a document; the vocabulary is the ``max_features`` most frequent words
-    appearing in at least ``min_df`` documents. Like any text, most words are
-    rare: a new document uses words that the training documents barely did.
-    """
-    import numpy.linalg
-    import scipy.linalg
-    import scipy.stats
-    import sklearn.decomposition
-    import sklearn.linear_model
-    import sklearn.metrics
-    import sklearn.preprocessing
+    """Word counts (like any text's, mostly rare words) of the long docstrings of numpy's,
+    scipy's and scikit-learn's public API: the ``max_features`` most frequent words."""
     from sklearn.feature_extraction.text import CountVectorizer
 
-    modules = [
-        np,
-        numpy.linalg,
-        scipy.linalg,
-        scipy.stats,
-        sklearn.decomposition,
-        sklearn.linear_model,
-        sklearn.metrics,
-        sklearn.preprocessing,
-    ]
     seen, docs = set(), []
-    for module in modules:
-        for name in sorted(dir(module)):
-            if name.startswith("_"):
-                continue
-            obj = getattr(module, name)
+    names = "numpy numpy.linalg scipy.linalg scipy.stats".split()
+    names += [f"sklearn.{m}" for m in "decomposition linear_model metrics preprocessing".split()]
+    for module in map(import_module, names):
+        for obj in [getattr(module, name) for name in sorted(dir(module)) if name[0] != "_"]:
             doc = inspect.getdoc(obj) if callable(obj) else None
             if doc and len(doc) >= 200 and id(obj) not in seen:
                 seen.add(id(obj))
                 docs.append(doc)
-    vectorizer = CountVectorizer(
-        max_features=max_features, min_df=min_df, token_pattern=r"(?u)\b[a-zA-Z]{3,}\b"
-    )
+    words = r"(?u)\b[a-zA-Z]{3,}\b"
+    vectorizer = CountVectorizer(max_features=max_features, min_df=min_df, token_pattern=words)
     return vectorizer.fit_transform(docs).toarray().astype(np.float64)
 
 
 def fashion_mnist(n_train=3500, n_test=2000, labels=False):
-    """The first ``n_train`` training and ``n_test`` test images of Fashion-MNIST, / 255 (or
-    with ``labels`` their classes), as (train, test); None when the data is not installed.
-
-    Needs Debian's ``dataset-fashion-mnist`` package (``apt install
-    dataset-fashion-mnist``); the label files are a few KB, the images 30 MB.
-    """
-    kind, out = ("labels-idx1", []) if labels else ("images-idx3", [])
+    """(train, test): the first images of Fashion-MNIST / 255, or their ``labels``; None
+    without Debian's ``dataset-fashion-mnist`` (its label files are a few KB, images 30 MB)."""
+    out, kind = [], "labels-idx1" if labels else "images-idx3"
     for prefix, n in (("train", n_train), ("t10k", n_test)):
         path = FASHION_MNIST_DIR / f"{prefix}-{kind}-ubyte.gz"
         if not path.exists():
@@ -203,10 +154,8 @@ def fashion_mnist(n_train=3500, n_test=2000, labels=False):
         if labels:
             out.append(np.frombuffer(data, dtype=np.uint8, offset=8)[:n].astype(np.int64))
         else:
-            rows, cols = (int.from_bytes(data[i : i + 4], "big") for i in (8, 12))
-            out.append(
-                np.frombuffer(data, dtype=np.uint8, offset=16).reshape(-1, rows * cols)[:n] / 255.0
-            )
+            pixels = int.from_bytes(data[8:12], "big") * int.from_bytes(data[12:16], "big")
+            out.append(np.frombuffer(data, np.uint8, offset=16).reshape(-1, pixels)[:n] / 255.0)
     return tuple(out)
 
 

@@ -1,19 +1,11 @@
-"""The one harness every ``bench_*.py`` runs on: cases, rounds, clocks, child processes, results.
+"""The harness every ``bench_*.py`` runs on: cases, rounds, clocks, child processes, results.
 
-A benchmark declares its cases and its report (``benchmarks/README.md`` shows
-how) and ends with ``harness.main(BENCHMARK)``. The variants of a :class:`Case`
-run in interleaved rounds, A B C A B C ...: CPU speed on a shared machine
-drifts by tens of percent over minutes, so only variants measured close in time
-compare fairly; a ratio is taken within a round (:func:`paired`) or against the
-reference blocks just before and after a variant's block (:func:`bracketed`),
-and the median over rounds is reported. A variant that needs a fresh process
-(its own peak memory or thread pool, another checkout's package) runs in a
-:class:`Child`, one protocol for all: the script re-invoked as ``script --child
-'<json>'`` prints one JSON line, the last of its stdout. Every run prints its
-report as markdown and writes it, with every measurement, the commit, the
-machine and the date, to ``benchmarks/results/latest/`` (git-ignored);
-``--save`` also writes ``benchmarks/results/<script>.json``, from which
-``docs/conf.py`` builds the tables of ``docs/guide/benchmarks.rst``.
+CPU speed on a shared machine drifts by tens of percent over minutes, so the variants of a
+:class:`Case` run interleaved, A B C A B C ..., and a ratio is taken within a round
+(:func:`paired`) or against the reference blocks around a variant's (:func:`bracketed`),
+median over rounds. A variant needing a fresh process runs as a :class:`Child`. Reports go to
+stdout and ``results/latest/``; ``--save`` writes ``results/<script>.json``, which the docs'
+tables are built from (``benchmarks/README.md``).
 """
 
 import argparse
@@ -27,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -34,8 +27,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import sklearn
 import torch
-from torch import nn
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_info, threadpool_limits
+
+import sklearn_ae
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -48,35 +45,31 @@ def log(message):
 
 
 def clocks(thread=False):
-    """(wall, CPU) seconds now: the process's CPU time, or this thread's.
-
-    Other processes preempting this one inflate wall time but hardly CPU time:
-    on a busy machine a ratio by CPU time stays put where the wall one spreads.
-    """
+    """(wall, CPU) seconds now: CPU time (the process's or the thread's) shrugs off preemption."""
     return time.perf_counter(), time.thread_time() if thread else time.process_time()
-
-
-def since(start, thread=False):
-    """(wall, CPU) seconds since ``start``, a value of :func:`clocks`."""
-    return tuple(now - then for now, then in zip(clocks(thread), start))
 
 
 def timed(fn, *args, thread=False):
     """(``fn(*args)``, its (wall, CPU) seconds)."""
-    start = clocks(thread)
-    return fn(*args), since(start, thread)
+    start, result = clocks(thread), fn(*args)
+    return result, tuple(now - then for now, then in zip(clocks(thread), start))
 
 
 def repeat(fn, n, thread=False):
-    """(wall, CPU) seconds of each call ``fn(k)``, k = 0 .. n - 1, timed alone: for calls
-    too short to time in blocks (the median of single calls shrugs off a preempted few)."""
+    """(wall, CPU) seconds of each call ``fn(k)``, k < n, timed alone (too short for blocks)."""
     return [timed(fn, k, thread=thread)[1] for k in range(n)]
+
+
+def recorded_fit(estimator, *args):
+    """``estimator.fit(*args)``: ((wall, CPU) seconds, whether it issued a ConvergenceWarning)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # recorded: no caller's filter makes one an error
+        _, seconds = timed(estimator.fit, *args)
+    return seconds, any(issubclass(w.category, ConvergenceWarning) for w in caught)
 
 
 def limit_threads(n):
     """Torch's intra-op threads and the BLAS/OpenMP limit at ``n`` (None: left alone)."""
-    from threadpoolctl import threadpool_limits
-
     if n is not None:
         torch.set_num_threads(n)
     return nullcontext() if n is None else threadpool_limits(limits=n)
@@ -84,17 +77,10 @@ def limit_threads(n):
 
 @dataclass
 class Case:
-    """One case: the ``params`` naming it and the ``variants`` compared on it.
-
-    ``variants`` maps a name to a callable returning one measurement (a dict),
-    or to a string, why that variant did not run. Each of ``rounds`` rounds
-    calls every variant once, in order; the names in ``bracket`` (the
-    references of :func:`bracketed`) run once more after the last round.
-    ``warm_up`` calls each variant once, untimed, first (allocator, kernel
-    selection, imports), within ``time_limits[name]`` seconds if given. With
-    ``tolerate`` a variant that raises is a result ("failed: ..."), not a crash.
-    ``around`` is a context manager factory entered around each round.
-    """
+    """The ``params`` naming a case; ``variants``, names mapped to a callable returning one
+    measurement (a dict) or to why it did not run, called once a round (``bracket``'s once more
+    after the last), after an untimed call with ``warm_up`` (within ``time_limits[name]`` s);
+    with ``tolerate`` a variant that raises is a result; ``around`` wraps each round."""
 
     params: dict
     variants: dict
@@ -151,40 +137,25 @@ def paired(values, references):
 
 
 def bracketed(values, references):
-    """Per round, a value over the geometric mean of the reference blocks around it.
-
-    ``references`` has one block more than ``values`` (the reference opens each
-    round, and an extra round closes the last), so block ``i`` sits between
-    reference blocks ``i`` and ``i + 1``: a slow drift of the CPU's speed cancels.
-    """
+    """Per round, a value over the geometric mean of the reference blocks around it (block
+    ``i`` sits between reference blocks ``i`` and ``i + 1``): a slow drift of speed cancels."""
     return [v / math.sqrt(a * b) for v, a, b in zip(values, references, references[1:])]
 
 
 class Child:
-    """A fresh process running ``script --child '<json params>'``; :meth:`result` parses its
-    answer. ``checkout`` goes first on ``PYTHONPATH`` (its ``sklearn_ae`` is the one
-    imported); ``threads`` sets the OpenMP/BLAS variables, read before numpy starts."""
+    """``script --child '<json params>'`` in a fresh process, with ``checkout`` first on
+    ``PYTHONPATH``, ``threads`` in the OpenMP/BLAS variables (read before numpy starts) and,
+    with ``nproc``, that many copies under torchrun (rank 0 answers)."""
 
     def __init__(
         self, script, params, *, checkout=None, threads=None, env=None, timeout=3 * 3600, nproc=0
     ):
         env = {**os.environ, **(env or {}), **({"PYTHONPATH": str(checkout)} if checkout else {})}
-        for name in ("OMP", "OPENBLAS", "MKL") if threads else ():
-            env[f"{name}_NUM_THREADS"] = str(threads)
-        # nproc > 0: torchrun starts that many copies (rank 0 answers; the rest print nothing).
+        env |= {f"{n}_NUM_THREADS": str(threads) for n in ("OMP", "OPENBLAS", "MKL") if threads}
         launch = ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
-        command, pipe = (
-            [
-                sys.executable,
-                *launch[: 4 * bool(nproc)],
-                str(script),
-                "--child",
-                json.dumps(params),
-            ],
-            subprocess.PIPE,
-        )
-        self.timeout = timeout
-        self.process = subprocess.Popen(command, env=env, stdout=pipe, stderr=pipe, text=True)
+        command = [*launch * bool(nproc), str(script), "--child", json.dumps(params)]
+        self.timeout, pipes = timeout, {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+        self.process = subprocess.Popen([sys.executable, *command], env=env, text=True, **pipes)
 
     def result(self):
         """The child's last line of stdout, parsed as JSON; raises when the child failed."""
@@ -205,111 +176,26 @@ def run_child(script, params, **options):
     return Child(script, params, **options).result()
 
 
-# ----------------------------------------------------------------------------
-# The reference: a hand-written torch training loop with fused Adam.
-
-N_COMPONENTS, HIDDEN, BATCH_SIZE, LEARNING_RATE = 8, (128, 64), 256, 1e-3
-
-
-class AE(nn.Module):
-    """The D-128-64-8 network with a mirrored decoder; ``vae`` makes it the VAE twin, a
-    Gaussian likelihood with learned per-feature noise variance and an analytic KL."""
-
-    def __init__(self, n_features, n_components=N_COMPONENTS, hidden=HIDDEN, vae=False):
-        super().__init__()
-
-        def mlp(sizes):
-            layers = [nn.Linear(sizes[0], sizes[1])]
-            for n_in, n_out in zip(sizes[1:-1], sizes[2:]):
-                layers += [nn.ReLU(), nn.Linear(n_in, n_out)]
-            return nn.Sequential(*layers)
-
-        self.n_components = n_components
-        self.encoder = mlp([n_features, *hidden, (1 + vae) * n_components])
-        self.decoder = mlp([n_components, *hidden[::-1], n_features])
-        if vae:
-            self.log_noise_var = nn.Parameter(torch.zeros(n_features))
-
-    def forward(self, x):
-        return self.decoder(self.encoder(x))
-
-    def vae_loss(self, xb, generator):
-        mu, log_var = self.encoder(xb).split(self.n_components, dim=1)
-        z = mu + torch.randn(mu.shape, generator=generator) * torch.exp(0.5 * log_var)
-        # The floor keeps the density proper on constant features (digits' border pixels).
-        var = 1e-6 + torch.exp(self.log_noise_var)
-        nll = 0.5 * (math.log(2 * math.pi) + torch.log(var) + (xb - self.decoder(z)) ** 2 / var)
-        kl = 0.5 * (torch.exp(log_var) + mu**2 - 1.0 - log_var).sum(-1)
-        return (nll.sum(-1) + kl).mean()
-
-
-def hand_written_loop(X, *, vae=False, adam_kwargs=None, compile_step=False):
-    """The reference loop on float32 ``X``: returns ``run(epochs) -> samples processed``.
-
-    One float32 tensor, ``torch.randperm`` per epoch, index batches of 256, no
-    per-batch ``.item()``, ``torch.optim.Adam(fused=True)`` (what the estimators
-    use on CPU and CUDA; ``adam_kwargs`` replaces ``{"fused": True}``). The model
-    persists across calls, so a ``torch.compile`` of the step is paid once.
-    """
-    torch.manual_seed(0)
-    model = AE(X.shape[1], vae=vae)
-    kwargs = {"fused": True} if adam_kwargs is None else adam_kwargs
-    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, **kwargs)
-    generator, Xt = torch.Generator().manual_seed(0), torch.from_numpy(X)
-
-    def step(xb):
-        loss = model.vae_loss(xb, generator) if vae else nn.functional.mse_loss(model(xb), xb)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    if compile_step:
-        # Static shapes: the last, shorter batch gets its own graph instead of
-        # making every graph dynamic (which measured slower).
-        step = torch.compile(step, dynamic=False)
-
-    def run(epochs):
-        for _ in range(epochs):
-            order = torch.randperm(len(Xt), generator=generator)
-            for start in range(0, len(Xt), BATCH_SIZE):
-                step(Xt[order[start : start + BATCH_SIZE]])
-        return len(Xt) * epochs
-
-    return run
-
-
-# ----------------------------------------------------------------------------
-# What was measured, where, when, and the report.
-
-
 def revision(checkout=ROOT):
     """The commit of ``checkout`` and whether its package or benchmarks have edits."""
 
     def git(*args):
         return subprocess.run(["git", *args], cwd=checkout, capture_output=True, text=True).stdout
 
-    head = git("rev-parse", "HEAD").strip() or None
     status = git("status", "--porcelain", "--", "sklearn_ae", "benchmarks/*.py")
-    return {"commit": head, "dirty": bool(status)}
+    return {"commit": git("rev-parse", "HEAD").strip() or None, "dirty": bool(status)}
 
 
 def machine():
     """The CPU, its cores, the thread counts in force and the versions of the stack."""
-    import sklearn
-    from threadpoolctl import threadpool_info
-
-    import sklearn_ae
-
     cpu = platform.processor() or platform.machine()
     if os.path.exists("/proc/cpuinfo"):
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             cpu = next((line.split(":", 1)[1].strip() for line in f if "model name" in line), cpu)
-    blas = ", ".join(
-        sorted({f"{i['internal_api']}:{i['num_threads']}" for i in threadpool_info()})
-    )
+    blas = sorted({f"{i['internal_api']}:{i['num_threads']}" for i in threadpool_info()})
     versions = {"python": platform.python_version(), "torch": torch.__version__}
     versions |= {"numpy": np.__version__, "sklearn": sklearn.__version__}
-    threads = {"torch_threads": torch.get_num_threads(), "blas_threads": blas}
+    threads = {"torch_threads": torch.get_num_threads(), "blas_threads": ", ".join(blas)}
     path = str(Path(sklearn_ae.__file__).resolve().parent)
     package = {"sklearn_ae": sklearn_ae.__version__, "sklearn_ae_path": path}
     return {"cpu": cpu, "cores": os.cpu_count(), **threads, **versions, **package}
@@ -317,10 +203,7 @@ def machine():
 
 @dataclass
 class Table:
-    """One table of a report; ``name`` is how ``docs/conf.py`` finds it in a results file.
-
-    ``header`` is a list, or one string of the headers separated by ``" | "``.
-    """
+    """A table of a report, found by ``name`` in a results file; ``header``: a list or "a | b"."""
 
     name: str
     title: str | None
@@ -333,15 +216,9 @@ class Table:
 
 
 def table(name, title, records, columns, notes=""):
-    """A :class:`Table` of ``records`` (dicts), one row each.
-
-    ``columns`` is a list of (header, cell) pairs, ``cell`` a function of the
-    record, and of strings of columns separated by ``" | "``, each
-    ``"header=key:format"`` (``format(record[key], format)``; the formats
-    ``pass`` and ``yes`` write PASS/FAIL and yes/no), ``"header=key"`` (the
-    value as is) or ``"key"``; a missing key leaves the cell blank. One such
-    string may be the whole of ``columns``.
-    """
+    """A :class:`Table` of ``records`` (dicts), one row each. ``columns``: (header, cell of a
+    record) pairs and strings of columns separated by ``" | "``, each ``"header=key:format"``
+    (:func:`fmt`), ``"header=key"`` or ``"key"`` (a missing key: a blank cell)."""
     specs = []
     for column in [columns] if isinstance(columns, str) else columns:
         for text in column.split(" | ") if isinstance(column, str) else [column]:
@@ -373,24 +250,30 @@ def markdown(item):
 
 @dataclass
 class Benchmark:
-    """A benchmark's declaration, which :func:`main` runs.
-
-    ``cases(args)`` yields :class:`Case` objects and ``report(records, args)``
-    returns tables and text; ``options(parser)`` adds the benchmark's own
-    command-line options; ``child(**params)`` is what ``--child`` runs (it
-    returns a JSON-able dict); ``threads``, a number or a function of the
-    arguments (None: left alone), sets torch's and BLAS's threads for the run;
-    ``quick`` is the help of ``--quick``, for benchmarks with a smoke run.
-    """
+    """A benchmark's declaration, which :func:`main` runs: ``cases(args)`` yields :class:`Case`
+    objects, ``report(records, args)`` returns tables and text, ``options(parser)`` (or a dict,
+    flags to defaults or to arguments) adds options, ``child(**params)`` is what ``--child``
+    runs (returning a JSON-able dict), ``threads`` (a number, a function of the arguments or
+    None) sets torch's and BLAS's threads, ``quick``, the help of ``--quick``, adds a smoke run."""
 
     script: str
     doc: str
     cases: Callable
     report: Callable
-    options: Callable | None = None
+    options: Callable | dict | None = None
     child: Callable | None = None
     threads: object = 1
     quick: str | None = None
+
+
+def declare(name, *args, **kwargs):
+    """Module ``name``'s :class:`Benchmark` (``args`` after its file and docstring), which
+    :func:`main` runs when that module is ``__main__``."""
+    module = sys.modules[name]
+    spec = Benchmark(module.__file__, module.__doc__, *args, **kwargs)
+    if name == "__main__":
+        main(spec)
+    return spec
 
 
 def main(spec, argv=None):
@@ -402,8 +285,11 @@ def main(spec, argv=None):
             print(json.dumps(answer), flush=True)
         return
     parser = argparse.ArgumentParser(description=spec.doc.strip().splitlines()[0])
-    if spec.options is not None:
+    if callable(spec.options):
         spec.options(parser)
+    for flag, value in spec.options.items() if isinstance(spec.options, dict) else ():
+        value = value if isinstance(value, dict) else {"type": type(value), "default": value}
+        parser.add_argument(flag, **value)
     if spec.quick:
         parser.add_argument("--quick", action="store_true", help=spec.quick)
     saved = f"also write benchmarks/results/NAME.json (default {name}), for the docs' tables"
@@ -426,28 +312,23 @@ def main(spec, argv=None):
     print(text)
     result["tables"] = [asdict(item) for item in items if isinstance(item, Table)]
     result.update(text=[item for item in items if isinstance(item, str)], records=records)
-    (RESULTS / "latest").mkdir(parents=True, exist_ok=True)
-    (RESULTS / "latest" / f"{name}.md").write_text(text, encoding="utf-8")
-    paths = [RESULTS / "latest" / f"{name}.json"] + [RESULTS / f"{args.save}.json"] * bool(
-        args.save
-    )
+    latest = RESULTS / "latest"
+    latest.mkdir(parents=True, exist_ok=True)
+    (latest / f"{name}.md").write_text(text, encoding="utf-8")
+    paths = [latest / f"{name}.json"] + [RESULTS / f"{args.save}.json"] * bool(args.save)
     for path in paths:
         path.write_text(json.dumps(result, indent=1, default=str) + "\n", encoding="utf-8")
-    log(f"written to {', '.join(map(str, paths))} and {RESULTS / 'latest' / name}.md")
+    log(f"written to {', '.join(map(str, paths))} and {latest / name}.md")
 
 
 def header(result):
     """The lines every report opens with: what ran, where, on what."""
-    m, dirty = result["machine"], " + uncommitted changes" * bool(result["dirty"])
-    quick = " (--quick: numbers are not meaningful)" * result["quick"]
-    return "\n".join(
-        [
-            f"# {result['script']} results\n\n- date: {result['date']}; command: "
-            f"`{result['command']}`",
-            f"- commit {(result['commit'] or '?')[:10]}{dirty}; sklearn_ae {m['sklearn_ae']} "
-            f"from {m['sklearn_ae_path']}\n- CPU: {m['cpu']}, {m['cores']} logical cores; "
-            f"threads: torch {m['torch_threads']}, BLAS ({m['blas_threads']})",
-            f"- torch {m['torch']}, numpy {m['numpy']}, scikit-learn {m['sklearn']}, Python "
-            f"{m['python']}\n- wall time: {result['wall_s']:.0f} s{quick}",
-        ]
+    m, r, dirty = result["machine"], result, " + uncommitted changes" * bool(result["dirty"])
+    return (
+        f"# {r['script']} results\n\n- date: {r['date']}; command: `{r['command']}`\n- commit "
+        f"{(r['commit'] or '?')[:10]}{dirty}; sklearn_ae {m['sklearn_ae']} from "
+        f"{m['sklearn_ae_path']}\n- CPU: {m['cpu']}, {m['cores']} logical cores; threads: torch "
+        f"{m['torch_threads']}, BLAS ({m['blas_threads']})\n- torch {m['torch']}, numpy "
+        f"{m['numpy']}, scikit-learn {m['sklearn']}, Python {m['python']}\n- wall time: "
+        f"{r['wall_s']:.0f} s" + " (--quick: numbers are not meaningful)" * r["quick"]
     )

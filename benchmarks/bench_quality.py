@@ -1,71 +1,15 @@
-"""Quality of sklearn_ae's default fits against PCA and factor analysis.
+"""Quality of sklearn_ae's default fits against PCA and factor analysis, on 14 data sets.
 
-What it measures
-----------------
-Every estimator runs with its default parameters plus ``random_state`` (and
-``device="cpu"`` for sklearn_ae), torch and BLAS on one thread. Each data set
-is split 70/30 (``_datasets.split``) unless it has its own split; models are
-fitted on the training rows and scored on the held-out rows. Fit times are
-wall-clock seconds of ``fit`` alone, after one untimed warm-up fit of each
-sklearn_ae estimator.
-
-Data sets (``--data`` names; each loader in ``_datasets.py`` says what it is):
-``digits/16``, ``breast_cancer raw`` and ``breast_cancer std`` (standardized by
-a ``StandardScaler`` fitted on the training split), ``wine raw``, ``diabetes``,
-``swiss roll 50-D``, ``fa-example homo`` and ``fa-example hetero`` (the data of
-scikit-learn's example "Model selection with Probabilistic PCA and Factor
-Analysis (FA)"), ``digits + rare border``, ``one-hot rare category``, ``image
-patches 6x6``, ``manifold 3-D in 50-D, noise 1e-3``, ``docstring words`` (a bag
-of words: like text, most words rare) and ``fashion-mnist 3500/2000`` (its own
-split; skipped, with a printed note, without Debian's ``dataset-fashion-mnist``).
-Latent sizes ``d``: {2, 5, 8}; ``digits/16`` and ``fashion-mnist`` also 16;
-``docstring words`` only {2, 8} (it is slow); ``--quick``: {2, 5}.
-
-``--seeds 0,1,2`` (default 0) fits the sklearn_ae estimators once per seed; PCA
-and FA are fitted once per (set, d). A row gives the mean over seeds ([min,
-max] of the AE/PCA ratio and VAE score when several ran); a bar passes only if
-it passes at every seed. Per (set, d) and seed, on the held-out rows (a row's
-MSE is the mean of its squared reconstruction error):
-
-* ``PCA(d, svd_solver="full")``, the exact solution (the default solver is
-  randomized on the wider sets and differs from run to run);
-* the AE: mean, median-row and worst-row MSE over PCA's. Bar: mean ratio <=
-  1 + 1e-6 (a model that kept its PCA start evaluates that PCA in float64 on
-  float64 rows, within about 1e-12 of 1);
-* the VAE on all columns: ``score_samples`` (the ELBO): mean, median, and the
-  mean of the worst 1% of rows. Bar: mean >= ``PCA.score`` - 0.5;
-* without the columns constant in the training rows (``training_constant``),
-  where PCA and FA have finite likelihoods: ``PCA(d)``, ``FactorAnalysis(d)``
-  and a second VAE (reused when no column is constant). Bar: VAE mean >=
-  max(PCA, FA) - 0.5;
-* each sklearn_ae fit: seconds, epochs, optimizer steps (``n_steps_``, or
-  ``n_iter_ * ceil(n_train / batch)`` for versions without it) and whether it
-  issued a ``ConvergenceWarning`` (recorded and counted, no bar).
-
-Extra tables (the model-selection, grid-search and wide-cost ones are slow:
-``--no-...`` and ``--quick`` skip them):
-
-* with ``digits/16``: test accuracy of ``LogisticRegression(max_iter=5000)`` on
-  the codes of the AE (first seed) and of PCA, d in {2, 8, 16}; the VAE's
-  held-out ELBO on dequantized digits (d=8) against FA and PCA (bar: VAE >= FA
-  and >= 54.0); a grid search, mean ``cross_val_score`` with ``KFold(5,
-  shuffle=True, random_state=0)`` of the VAE, PCA and FA for d in {2, 4, 8, 16,
-  32}. Bars: VAE >= PCA at every d, and "single peak": no drop of more than 2
-  nats followed later by a rise (a grid search would stop in a false dip);
-* with the ``fa-example`` sets: model selection, mean 5-fold ``cross_val_score``
-  of the VAE, FA and PCA for d in {1, 3, 5, 8, 12, 20}. Bar: the VAE's argmax is
-  the true rank, 5;
-* wide data cost: a dense 400 x 4000 low-rank-plus-noise array;
-  ``FactorAnalysis(8)`` and ``VAETransformer(8)`` fits timed interleaved, FA VAE
-  FA VAE, 3 pairs. Bar: median of the paired ratios VAE/FA <= 5.
-
-The report ends with "N of M bars pass" and the number of fits of the main
-table that warned. Only the public API is used, so the script runs against
-any version of the estimators (put a checkout first on ``PYTHONPATH``; the
-header names the package imported); warnings are recorded, never turned into
-errors. ``--json PATH`` writes every number; ``--baseline PATH`` puts such a
-file's numbers next to the current ones (``baseline_quality.json``: version
-0.1, before the training-core rewrite).
+Default fits (one thread) on a 70/30 split, scored on the held-out rows, timed after a
+warm-up fit. Per (set, d) and seed: the AE's reconstruction MSE over exact PCA's (bar: <= 1 +
+1e-6, a kept PCA start's rounding); the VAE's ELBO (bar: >= ``PCA.score`` - 0.5) and, without
+the columns constant in training, where PCA and FA have finite likelihoods, a second VAE's
+(bar: >= max(PCA, FA) - 0.5); each fit's time, epochs, steps and ConvergenceWarning. Several
+``--seeds``: means, [min, max], bars passing at every seed. Extra tables: classification on
+the digits codes; dequantized digits; a grid search over d (VAE >= PCA, and a single peak: a
+false dip would stop a search); model selection on the fa-example sets (argmax: the true
+rank); FA and VAE interleaved on wide data. Only the public API is used, so any version first
+on ``PYTHONPATH`` runs; ``--json`` writes every number, as ``--baseline`` reads it.
 """
 
 import json
@@ -84,7 +28,6 @@ from sklearn.decomposition import PCA, FactorAnalysis
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, cross_val_score
-from sklearn.preprocessing import StandardScaler
 
 from sklearn_ae import AutoencoderTransformer, VAETransformer
 
@@ -96,22 +39,14 @@ SELECTION_SIZES, SELECTION_TRUE_RANK, GRID_SIZES = (1, 3, 5, 8, 12, 20), 5, (2, 
 PEAK_DROP = 2.0  # nats: a drop larger than this followed by a rise breaks "single peak"
 WIDE_SHAPE, WIDE_RANK, WIDE_D, WIDE_PAIRS, WIDE_MAX_RATIO = (400, 4000), 10, 8, 3, 5.0
 VAE_SLACK = 0.5  # nats per row, for both VAE bars
-# A kept PCA start is PCA in float64 on float64 rows (ratio 1 +- ~1e-12); the bar
-# keeps the margin that float32 weights once needed.
+# A kept PCA start is PCA in float64 (ratio 1 +- ~1e-12); the margin is float32 weights' old one.
 AE_RATIO_ROUNDING = 1e-6
 
 
-def _standardized(X):
-    X_train, X_test = ds.split(X)
-    scaler = StandardScaler().fit(X_train)
-    return scaler.transform(X_train), scaler.transform(X_test)
-
-
-# Every loader returns (X_train, X_test), or None when the data is absent.
 DATASETS = {
     "digits/16": lambda: ds.split(ds.digits()),
     "breast_cancer raw": lambda: ds.split(ds.bundled("breast_cancer")),
-    "breast_cancer std": lambda: _standardized(ds.bundled("breast_cancer")),
+    "breast_cancer std": lambda: ds.split(ds.bundled("breast_cancer"), standardized=True),
     "wine raw": lambda: ds.split(ds.bundled("wine")),
     "diabetes": lambda: ds.split(ds.bundled("diabetes")),
     "swiss roll 50-D": lambda: ds.split(ds.swiss_roll_50d()),
@@ -124,37 +59,20 @@ DATASETS = {
     "docstring words": lambda: ds.split(ds.docstring_words()),
     "fashion-mnist 3500/2000": ds.fashion_mnist,  # its own split; None when not installed
 }
+NOT_INSTALLED = "Debian's dataset-fashion-mnist is not installed"
 SELECTION_DATASETS = {"fa-example homo": 0, "fa-example hetero": 1}  # all rows of fa_example()
 
 
 def _pca(d):
-    """The linear model's exact solution: PCA with the full SVD.
-
-    PCA's default solver is randomized on the wider sets (docstring words,
-    Fashion-MNIST) and, without a ``random_state``, finds a slightly different
-    subspace on every run: its held-out error moved by up to 6e-6 relative to
-    the exact one's, either way, from run to run, more than the rounding the
-    AE bar allows. The AE starts from the exact solution.
-    """
+    # The exact solution: the default solver is randomized on the wider sets, and its held-out
+    # error moved by up to 6e-6 relative from run to run, more than the AE bar allows.
     return PCA(d, svd_solver="full")
-
-
-def recorded_fit(estimator, X):
-    """Fit, returning (seconds, whether a ConvergenceWarning was issued).
-
-    Every warning is recorded (``"always"``), so none can be turned into an
-    error by the caller's filters or go unseen because it was issued before.
-    """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        _, (seconds, _) = harness.timed(estimator.fit, X)
-    return seconds, any(issubclass(w.category, ConvergenceWarning) for w in caught)
 
 
 def fit_ours(estimator_class, d, X_train, seed=0, prefix=""):
     """Fit one sklearn_ae estimator; return it and its fit statistics (keys after ``prefix``)."""
     est = estimator_class(n_components=d, random_state=seed, device="cpu")
-    seconds, warned = recorded_fit(est, X_train)
+    (seconds, _), warned = harness.recorded_fit(est, X_train)
     steps = getattr(est, "n_steps_", None)
     if steps is None:  # versions before n_steps_: the batches of every epoch
         batch = min(256 if est.batch_size == "auto" else est.batch_size, len(X_train))
@@ -164,7 +82,6 @@ def fit_ours(estimator_class, d, X_train, seed=0, prefix=""):
 
 
 def row_mse(estimator, X):
-    """Per-row reconstruction MSE (mean over each row's entries)."""
     return np.mean((X - estimator.inverse_transform(estimator.transform(X))) ** 2, axis=1)
 
 
@@ -204,7 +121,7 @@ def measure(name, d, X_train, X_test, seeds, fitted):
         Xn_train, Xn_test = X_train[:, keep], X_test[:, keep]
         pca_nc = _pca(d).fit(Xn_train)
     fa_nc = FactorAnalysis(d, random_state=0)
-    _, fa_warned = recorded_fit(fa_nc, Xn_train)
+    _, fa_warned = harness.recorded_fit(fa_nc, Xn_train)
     fa_ll, pca_rows = fa_nc.score_samples(Xn_test), row_mse(pca, X_test)
     row = {"data": name, "d": d, "n_train": len(X_train), "n_test": len(X_test)}
     row.update(n_features=X_train.shape[1], n_constant=int(constant.sum()), seeds=list(seeds))
@@ -218,8 +135,7 @@ def measure(name, d, X_train, X_test, seeds, fitted):
         result, models = measure_seed(seed, d, X_train, X_test, ref)
         per_seed.append(result)
         fitted.setdefault((name, d), {"pca": pca, **models})
-    # Means over seeds of every number, the count of warned fits, and bars that pass only
-    # if they pass at every seed.
+    # Means over seeds, counts of warned fits, and bars that pass only if they pass at every seed.
     for key, value in per_seed[0].items():
         values = [s[key] for s in per_seed]
         if key.endswith("_pass"):
@@ -242,9 +158,7 @@ def classification(fitted):
         rows.append({"d": d})
         for key in ("ae", "pca"):
             model, clf = fitted["digits/16", d][key], LogisticRegression(max_iter=5000)
-            with warnings.catch_warnings(record=True):
-                warnings.simplefilter("always")
-                clf.fit(model.transform(X_train), y_train)
+            harness.recorded_fit(clf, model.transform(X_train), y_train)
             rows[-1][f"{key}_accuracy"] = float(clf.score(model.transform(X_test), y_test))
     return rows
 
@@ -252,7 +166,7 @@ def classification(fitted):
 def dequantized(d=DEQUANTIZED_D):
     X_train, X_test = ds.split(ds.dequantized_digits())
     pca, fa = _pca(d).fit(X_train), FactorAnalysis(d, random_state=0)
-    recorded_fit(fa, X_train)
+    harness.recorded_fit(fa, X_train)
     vae, stats = fit_ours(VAETransformer, d, X_train, prefix="vae_")
     row = {"data": "digits dequantized", "d": d, "pca_score": float(pca.score(X_test))}
     row.update(fa_score=float(fa.score(X_test)), vae_score=float(vae.score(X_test)), **stats)
@@ -269,17 +183,15 @@ CV_ESTIMATORS = {
 
 def cv_curves(X, sizes, cv):
     """Per estimator, the mean CV score per d, with its seconds and the folds that warned."""
-    result = {}
-    for key, make in CV_ESTIMATORS.items():
-        result[key] = []
-        for d in sizes:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                scores, (seconds, _) = harness.timed(lambda: cross_val_score(make(d), X, cv=cv))
-            cw = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
-            point = {"d": d, "cv_score": float(np.mean(scores)), "seconds": seconds}
-            result[key].append({**point, "cw": cw})
-            harness.log(f"    {key} d={d}: {np.mean(scores):.3f} ({seconds:.1f} s)")
+    result = {key: [] for key in CV_ESTIMATORS}
+    for (key, make), d in [(item, d) for item in CV_ESTIMATORS.items() for d in sizes]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            scores, (seconds, _) = harness.timed(lambda: cross_val_score(make(d), X, cv=cv))
+        cw = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
+        point = {"d": d, "cv_score": float(np.mean(scores)), "seconds": seconds}
+        result[key].append({**point, "cw": cw})
+        harness.log(f"    {key} d={d}: {np.mean(scores):.3f} ({seconds:.1f} s)")
     return result
 
 
@@ -288,25 +200,19 @@ def model_selection(name):
     result = {"data": name, **cv_curves(X, SELECTION_SIZES, 5)}
     for key in CV_ESTIMATORS:
         result[f"{key}_argmax"] = max(result[key], key=lambda p: p["cv_score"])["d"]
-    result["vae_pass"] = result["vae_argmax"] == SELECTION_TRUE_RANK
-    return result
-
-
-def has_false_dip(curve, drop=PEAK_DROP):
-    """Whether some i < j < k has curve[j] < curve[i] - drop and curve[k] > curve[j]."""
-    dips = range(1, len(curve) - 1)
-    return any(max(curve[:j]) - drop > curve[j] < max(curve[j + 1 :]) for j in dips)
+    return {**result, "vae_pass": result["vae_argmax"] == SELECTION_TRUE_RANK}
 
 
 def grid_search():
-    cv = KFold(5, shuffle=True, random_state=0)
-    curves = cv_curves(ds.digits(), GRID_SIZES, cv)
+    curves = cv_curves(ds.digits(), GRID_SIZES, KFold(5, shuffle=True, random_state=0))
     result = {"data": "digits/16", "sizes": list(GRID_SIZES), **curves}
     vae, pca = ([p["cv_score"] for p in result[key]] for key in ("vae", "pca"))
     result["vae_ge_pca"] = [bool(v >= p) for v, p in zip(vae, pca)]
     result["vae_ge_pca_pass"] = all(result["vae_ge_pca"])
-    result["single_peak_pass"] = not has_false_dip(vae)
-    return result
+    # A false dip: some i < j < k with vae[j] < vae[i] - PEAK_DROP and vae[k] > vae[j].
+    inner = range(1, len(vae) - 1)
+    dip = any(max(vae[:j]) - PEAK_DROP > vae[j] < max(vae[j + 1 :]) for j in inner)
+    return {**result, "single_peak_pass": not dip}
 
 
 def wide_fit(make):
@@ -315,8 +221,7 @@ def wide_fit(make):
     X = rng.randn(n, WIDE_RANK) @ rng.randn(WIDE_RANK, p) + 0.5 * rng.randn(n, p)
 
     def fit():
-        model = make()
-        seconds, warned = recorded_fit(model, X)
+        (seconds, _), warned = harness.recorded_fit(model := make(), X)
         return {"s": seconds, "warned": warned, "epochs": int(getattr(model, "n_iter_", 0))}
 
     return fit
@@ -334,7 +239,6 @@ def wide_cost(fa, vae):
 
 
 def cases(args):
-    """A case per (set, d), then one per extra table."""
     args.started, names, fitted = harness.clocks()[0], args.data or list(DATASETS), {}
     if args.quick:
         args.model_selection = args.grid_search = args.wide_cost = False
@@ -345,7 +249,7 @@ def cases(args):
     warm_up = np.random.RandomState(0).rand(64, 8)
     for estimator_class in (AutoencoderTransformer, VAETransformer):
         # One-off costs (first torch calls, allocator), before any fit is timed.
-        recorded_fit(estimator_class(max_iter=2, random_state=0, device="cpu"), warm_up)
+        harness.recorded_fit(estimator_class(max_iter=2, random_state=0, device="cpu"), warm_up)
     for name in names:
         data = DATASETS[name]()
         if data is None:
@@ -368,24 +272,10 @@ def cases(args):
         yield harness.Case({"kind": "wide_cost"}, {"fa": fa, "vae": vae}, rounds=WIDE_PAIRS)
 
 
-# ----------------------------------------------------------------------------
-# The report.
-
-
 def _spread(key, spec):
     """The mean over seeds, with [min, max] when more than one seed ran."""
-
-    def cell(row):
-        text = format(row[key], spec)
-        if len(row["seeds"]) > 1:
-            text += f" [{row[f'{key}_min']:{spec}}, {row[f'{key}_max']:{spec}}]"
-        return text
-
-    return cell
-
-
-def _nc(key):
-    return lambda row: f"{row[key]:.2f}" if row["n_constant"] else "="
+    spread = lambda r: f" [{r[f'{key}_min']:{spec}}, {r[f'{key}_max']:{spec}}]"  # noqa: E731
+    return lambda r: format(r[key], spec) + (spread(r) if len(r["seeds"]) > 1 else "")
 
 
 def _cw(prefix):
@@ -408,7 +298,6 @@ def _curve_range(res):
     return f"{max(scores) - min(scores):.3f}"
 
 
-# Columns: (header, cell) pairs, or "header=key:format" strings (_harness.table).
 MAIN_COLUMNS = [
     "data | d",
     ("AE/PCA mean", _spread("ae_ratio", ".4f")),
@@ -416,9 +305,9 @@ MAIN_COLUMNS = [
     " | PCA score all cols=pca_score:.2f",
     ("VAE mean all cols", _spread("vae_score", ".2f")),
     "VAE median=vae_median:.2f | VAE worst 1%=vae_worst1:.2f",
-    ("PCA nc", _nc("pca_nc_score")),
+    ("PCA nc", lambda r: f"{r['pca_nc_score']:.2f}" if r["n_constant"] else "="),
     "FA nc=fa_nc_score:.2f | FA nc worst 1%=fa_nc_worst1:.2f",
-    ("VAE nc mean", _nc("vae_nc_score")),
+    ("VAE nc mean", lambda r: f"{r['vae_nc_score']:.2f}" if r["n_constant"] else "="),
     "AE fit s=ae_fit_s:.2f | VAE fit s=vae_fit_s:.2f | AE bar=ae_pass:pass"
     " | VAE bar all cols=vae_pass:pass | VAE bar nc=vae_nc_pass:pass",
 ]
@@ -431,7 +320,6 @@ FIT_COLUMNS = [
     "VAE nc fit s=vae_nc_fit_s:.2f | VAE nc epochs=vae_nc_epochs:.0f",
     ("VAE nc ConvergenceWarning", _cw("vae_nc")),
 ]
-# Now against the --baseline file's numbers (before_*; blank where it lacks them).
 BASELINE_COLUMNS = [
     "data | d | AE/PCA=ae_ratio:.4f | AE/PCA (before)=before_ae_ratio:.4f"
     " | VAE mean=vae_score:.2f | VAE mean (before)=before_vae_score:.2f"
@@ -445,9 +333,38 @@ BASELINE_COLUMNS = [
 CV_CELLS = "VAE s (5 fits)=vae_s:.1f | VAE folds with ConvergenceWarning=vae_cw"
 
 
-def extra_tables(extras):
-    """The tables of the extra measurements that ran."""
-    items = []
+def report(records, args):
+    results = {}
+    for r in records:
+        results.setdefault(r["kind"], []).append(r["runs"][0] if r["runs"] else r)
+    rows, skipped = results.pop("row", []), [r["data"] for r in results.pop("skipped", [])]
+    extras = {k: v if k == "model_selection" else v[0] for k, v in results.items()}
+    if "wide_cost" in extras:
+        extras["wide_cost"] = wide_cost(*[r for r in records if r["kind"] == "wide_cost"])
+    seeds, n = ", ".join(map(str, args.seeds)), len(args.seeds)
+    spread = f"Means over seeds {seeds} ([min, max] in brackets); a bar passes only if it "
+    items = [f"- seeds of the sklearn_ae fits: {seeds}"]
+    items += [f"note: skipped {s}: {NOT_INSTALLED}" for s in skipped]
+    title = "Default fits against PCA and FA: held-out rows"
+    items += [
+        harness.table("main", title, rows, MAIN_COLUMNS),
+        "AE/PCA: reconstruction MSE ratios (mean over rows, median row, worst row). Scores "
+        "are held-out log-likelihoods in nats per row (VAE: ELBO from score_samples); worst "
+        "1% is the mean of the lowest max(1, n_test // 100) rows. nc: fitted on the columns "
+        'not constant in the training rows ("=": no such column, same as all columns). '
+        f"Bars: AE/PCA mean <= 1 + {AE_RATIO_ROUNDING:g}; VAE all cols >= PCA score - "
+        f"{VAE_SLACK:g}; VAE nc >= max(PCA nc, FA nc) - {VAE_SLACK:g}. "
+        + (spread + "passes for every seed." if n > 1 else f"Seed {args.seeds[0]}."),
+    ]
+    title = "Fit statistics (means over seeds; ConvergenceWarning: warned fits / seeds)"
+    items.append(harness.table("fit_statistics", title, rows, FIT_COLUMNS))
+    if args.baseline is not None:
+        data = json.loads(args.baseline.read_text(encoding="utf-8"))
+        data = {(r["data"], r["d"]): r for r in (data["rows"] if isinstance(data, dict) else data)}
+        old = [data.get((r["data"], r["d"]), {}) for r in rows]
+        compared = [row | {f"before_{k}": v for k, v in o.items()} for row, o in zip(rows, old)]
+        title = f"Against the baseline {args.baseline}"
+        items.append(harness.table("baseline", title, compared, BASELINE_COLUMNS))
     if extras.get("classification"):
         title = "digits/16: logistic regression on the codes, test accuracy"
         columns = "d | AE=ae_accuracy:.3f | PCA=pca_accuracy:.3f"
@@ -469,101 +386,46 @@ def extra_tables(extras):
             for i, (d, v) in enumerate(zip(sizes, vae))
         ]
 
-    selections = extras.get("model_selection", [])
-    if selections:
+    if selections := extras.get("model_selection", []):
         title = "Model selection on the fa-example data: mean 5-fold CV score"
-        rows = [row for res in selections for row in curves(res, SELECTION_SIZES)]
+        points = [p for res in selections for p in curves(res, SELECTION_SIZES)]
         columns = ["data | d", *map(_score, CV_ESTIMATORS), CV_CELLS]
-        notes = "(* marks each estimator's argmax)"
-        items.append(harness.table("model_selection", title, rows, columns, notes))
+        note = "(* marks each estimator's argmax)"
+        items.append(harness.table("model_selection", title, points, columns, note))
         columns = ["data", *(f"{k.upper()} argmax d={k}_argmax" for k in CV_ESTIMATORS)]
         columns += [("VAE curve max - min", _curve_range)]
         columns += [f"VAE argmax == {SELECTION_TRUE_RANK}=vae_pass:pass"]
         items.append(harness.table("model_selection_summary", None, selections, columns))
-    if "grid_search" in extras:
-        res = extras["grid_search"]
-        rows = [{**row, "ok": ok} for row, ok in zip(curves(res, res["sizes"]), res["vae_ge_pca"])]
-        scores = [_score(key, marks=False) for key in ("vae", "pca", "fa")]
+    if res := extras.get("grid_search"):
+        points = [{**p, "ok": ok} for p, ok in zip(curves(res, res["sizes"]), res["vae_ge_pca"])]
+        columns = ["d", *(_score(key, marks=False) for key in ("vae", "pca", "fa"))]
+        columns += ["VAE >= PCA=ok:pass", CV_CELLS]
         title = "Grid search on digits/16: mean 5-fold CV score (shuffled KFold)"
-        items.append(
-            harness.table(
-                "grid_search", title, rows, ["d", *scores, "VAE >= PCA=ok:pass", CV_CELLS]
-            )
-        )
+        items.append(harness.table("grid_search", title, points, columns))
         peak = f"single peak (no drop > {PEAK_DROP:g} nats, then a rise)=single_peak_pass:pass"
         columns = f"VAE >= PCA at every d=vae_ge_pca_pass:pass | {peak}"
         items.append(harness.table("grid_search_bars", None, [res], columns))
-    if "wide_cost" in extras:
-        res, (n, p) = extras["wide_cost"], WIDE_SHAPE
-        title = f"Wide data cost: {n} x {p}, d={WIDE_D}, fit seconds, FA and VAE interleaved"
+    if res := extras.get("wide_cost"):
+        title = f"Wide data cost: {WIDE_SHAPE[0]} x {WIDE_SHAPE[1]}, d={WIDE_D}, fit seconds, FA "
         columns = (
             "pair | FA fit s=fa_s:.2f | VAE fit s=vae_s:.2f | VAE/FA=ratio:.2f"
             " | VAE epochs=vae_epochs | VAE ConvergenceWarning=vae_convergence_warning:yes"
         )
         pairs = [{"pair": i + 1, **pair} for i, pair in enumerate(res["pairs"])]
-        items.append(harness.table("wide_cost", title, pairs, columns))
+        items.append(harness.table("wide_cost", title + "and VAE interleaved", pairs, columns))
         columns = f"median VAE/FA=median_ratio:.2f | bar <= {WIDE_MAX_RATIO:g}=vae_pass:pass"
         items.append(harness.table("wide_cost_bar", None, [res], columns))
-    return items
-
-
-def report(records, args):
-    results = {}
-    for r in records:
-        results.setdefault(r["kind"], []).append(r["runs"][0] if r["runs"] else r)
-    rows, skipped = results.get("row", []), [r["data"] for r in results.get("skipped", [])]
-    extras = {
-        k: v if k == "model_selection" else v[0]
-        for k, v in results.items()
-        if k not in ("row", "skipped")
-    }
-    if "wide_cost" in extras:
-        extras["wide_cost"] = wide_cost(*[r for r in records if r["kind"] == "wide_cost"])
-    seeds, n = ", ".join(map(str, args.seeds)), len(args.seeds)
-    spread = f"Means over seeds {seeds} ([min, max] in brackets); a bar passes only if it "
-    items = [f"- seeds of the sklearn_ae fits: {seeds}"]
-    items += [
-        f"note: skipped {name}: Debian's dataset-fashion-mnist is not installed"
-        for name in skipped
-    ]
-    title = "Default fits against PCA and FA: held-out rows"
-    items += [
-        harness.table("main", title, rows, MAIN_COLUMNS),
-        "AE/PCA: reconstruction MSE ratios (mean over rows, median row, worst row). Scores "
-        "are held-out log-likelihoods in nats per row (VAE: ELBO from score_samples); worst "
-        "1% is the mean of the lowest max(1, n_test // 100) rows. nc: fitted on the columns "
-        'not constant in the training rows ("=": no such column, same as all columns). '
-        f"Bars: AE/PCA mean <= 1 + {AE_RATIO_ROUNDING:g}; VAE all cols >= PCA score - "
-        f"{VAE_SLACK:g}; VAE nc >= max(PCA nc, FA nc) - {VAE_SLACK:g}. "
-        + (spread + "passes for every seed." if n > 1 else f"Seed {args.seeds[0]}."),
-    ]
-    title = "Fit statistics (means over seeds; ConvergenceWarning: warned fits / seeds)"
-    items.append(harness.table("fit_statistics", title, rows, FIT_COLUMNS))
-    if args.baseline is not None:
-        data = json.loads(args.baseline.read_text(encoding="utf-8"))
-        data = {(r["data"], r["d"]): r for r in (data["rows"] if isinstance(data, dict) else data)}
-        before = [
-            {f"before_{k}": v for k, v in data.get((r["data"], r["d"]), {}).items()} for r in rows
-        ]
-        compared = [row | old for row, old in zip(rows, before)]
-        title = f"Against the baseline {args.baseline}"
-        items.append(harness.table("baseline", title, compared, BASELINE_COLUMNS))
-    items += extra_tables(extras)
     bars = [row[key] for row in rows for key in ("ae_pass", "vae_pass", "vae_nc_pass")]
-    bars += [
-        r["vae_pass"] for k in ("dequantized", "wide_cost") if k in extras for r in [extras[k]]
-    ]
+    bars += [extras[k]["vae_pass"] for k in ("dequantized", "wide_cost") if k in extras]
     bars += [res["vae_pass"] for res in extras.get("model_selection", [])]
     grid = extras.get("grid_search", {})
     bars += [grid[k] for k in ("vae_ge_pca_pass", "single_peak_pass") if grid]
     fits = [s for row in rows for s in row["per_seed"]]
-    warned = sum(
-        s.get(f"{p}_convergence_warning", 0) for s in fits for p in ("ae", "vae", "vae_nc")
-    )
+    warned = [s.get(f"{p}_convergence_warning", 0) for s in fits for p in ("ae", "vae", "vae_nc")]
     wall = harness.clocks()[0] - args.started
     items.append(
         f"{sum(bars)} of {len(bars)} bars pass\nsklearn_ae fits of the main table with a "
-        f"ConvergenceWarning: {warned} of {sum(2 + s['vae_nc_refit'] for s in fits)}\n"
+        f"ConvergenceWarning: {sum(warned)} of {sum(2 + s['vae_nc_refit'] for s in fits)}\n"
         f"total run time: {wall:.0f} s"
     )
     if args.json:
@@ -575,13 +437,10 @@ def write_json(path, seeds, rows, extras, skipped, wall):
     """Every number, in the layout that ``--baseline`` reads (older versions wrote it too)."""
     m = harness.machine()
     rev = harness.revision(Path(m["sklearn_ae_path"]).parent)
-    dirty = " + uncommitted changes" * bool(rev["dirty"])
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "seeds": seeds}
     meta["command"] = " ".join(["benchmarks/bench_quality.py", *sys.argv[1:]])
-    meta |= {
-        "sklearn_ae": m["sklearn_ae_path"],
-        "revision": f"{(rev['commit'] or '?')[:7]}{dirty}",
-    }
+    revision = f"{(rev['commit'] or '?')[:7]}" + " + uncommitted changes" * bool(rev["dirty"])
+    meta |= {"sklearn_ae": m["sklearn_ae_path"], "revision": revision}
     meta |= {key: m[key] for key in ("cpu", "torch_threads", "blas_threads")}
     meta |= {"omp_num_threads_env": os.environ.get("OMP_NUM_THREADS"), "skipped": skipped}
     meta |= {"versions": {key: m[key] for key in ("python", "torch", "sklearn", "numpy")}}
@@ -601,7 +460,4 @@ def options(parser):
 
 
 QUICK = "d in {2, 5}; no model selection, grid search or wide-data cost"
-BENCHMARK = harness.Benchmark(__file__, __doc__, cases, report, options, quick=QUICK)
-
-if __name__ == "__main__":
-    harness.main(BENCHMARK)
+harness.declare(__name__, cases, report, options, quick=QUICK)

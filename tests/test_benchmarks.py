@@ -8,6 +8,8 @@ import json
 import re
 import sys
 import textwrap
+import types
+import warnings
 from pathlib import Path
 
 import pytest
@@ -68,6 +70,50 @@ def test_tables_and_markdown():
     lines = harness.markdown(table).splitlines()
     assert lines[:5] == ["## Title", "", "| data | v |", "|---|---|", "| x | 0.5 |"]
     assert harness.Table("t", None, "a | b", []).header == ["a", "b"]
+
+
+def test_recorded_fit_sees_a_convergence_warning_whatever_the_filters():
+    from sklearn.exceptions import ConvergenceWarning
+
+    class Slow:
+        def fit(self, X):
+            warnings.warn("max_iter reached", ConvergenceWarning)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (wall, cpu), warned = harness.recorded_fit(Slow(), None)
+    assert warned and wall >= 0 and cpu >= 0
+
+
+def test_declare_runs_the_benchmark_only_as_the_main_module(monkeypatch):
+    ran = []
+    monkeypatch.setattr(harness, "main", ran.append)
+    spec = harness.declare(__name__, list, list)
+    assert (spec.script, spec.doc, spec.cases) == (__file__, __doc__, list) and not ran
+    script = types.ModuleType("__main__", "Doc.")
+    script.__file__ = "bench_x.py"
+    monkeypatch.setitem(sys.modules, "__main__", script)
+    assert ran == [harness.declare("__main__", list, list)]
+
+
+def test_options_as_a_dict_and_the_results_written(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(harness, "RESULTS", tmp_path)
+    seen = {}
+
+    def cases(args):
+        seen.update(vars(args))
+        yield harness.Case({"c": 1}, {"a": lambda: {"x": 2}})
+
+    def report(records, args):
+        return [harness.table("t", None, [{**r, **r["runs"][0]} for r in records], "c | x"), "ok"]
+
+    options = {"--rounds": 3, "--data": {"nargs": "+", "default": ["a"]}}
+    spec = harness.Benchmark("bench_x.py", "Doc.", cases, report, options, threads=None)
+    harness.main(spec, ["--rounds", "5"])
+    assert (seen["rounds"], seen["data"], seen["save"]) == (5, ["a"], None)
+    result = json.loads((tmp_path / "latest" / "bench_x.json").read_text())
+    assert result["tables"][0]["rows"] == [["1", "2"]] and result["text"] == ["ok"]
+    assert "| 1 | 2 |" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("fails", [False, True])
