@@ -318,7 +318,6 @@ class DistributedRows(LocalRows):
         return loss * (xb.shape[0] / self.step_total), terms
 
     def normal(self, like, generator):
-        self._generator_for_noise = generator
         shape = (self.step_total, like.shape[1])
         full = torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
         return full[torch.as_tensor(self.positions, device=like.device)]

@@ -143,10 +143,14 @@ def paired_gain(candidate, reference):
     return float(gain.mean()), float(gain.std(ddof=1)) / math.sqrt(gain.shape[0])
 
 
+def lower_bound(gain, standard_error, significance):
+    """A mean gain less ``significance`` of its standard errors (a float)."""
+    return gain - significance * standard_error
+
+
 def gain_lower_bound(candidate, reference, significance):
     """The :func:`paired_gain` less ``significance`` standard errors (a float)."""
-    mean, standard_error = paired_gain(candidate, reference)
-    return mean - significance * standard_error
+    return lower_bound(*paired_gain(candidate, reference), significance)
 
 
 def significantly_better(candidate, reference, significance):
@@ -393,8 +397,9 @@ class Monitor:
         """Keep this epoch if it beats the start significantly, by the widest lower bound."""
         gain, standard_error = paired_gain(losses, self.start_losses)
         bound = -np.inf
-        if gain - self.significance * standard_error > 0:  # significantly better
-            bound = gain - self.rank_significance * standard_error
+        # significantly_better's test, on the gain this method also ranks by.
+        if lower_bound(gain, standard_error, self.significance) > 0:
+            bound = lower_bound(gain, standard_error, self.rank_significance)
         if bound > self.kept.score:
             self.kept = _Candidate(self.epoch, self.last_finite, losses, bound)
 
