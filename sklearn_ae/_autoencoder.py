@@ -133,6 +133,21 @@ class AutoencoderTransformer(_BaseAutoencoder):
     validation_fraction : float, default=0.1
         Share of the data held out for validation.
 
+    selection : {"loss", "contrast"}, default="loss"
+        Which trained weights may replace the linear start. ``"loss"`` keeps
+        those that beat it on the validation rows (see ``early_stopping``).
+        ``"contrast"``, for anomaly scores, keeps them only if they also widen
+        the start's contrast: regressed on the start's loss, the per-row gain
+        must fall, by two standard errors, for the rows PCA explains worst, so
+        that training sharpens the start's ranking rather than learn the rows
+        an anomaly score is for (held-out loss alone rewards that). Where no
+        epoch does, the start is kept and ``score_samples`` ranks rows exactly
+        as PCA's reconstruction error. Needs a validation split of at least 3
+        rows (``early_stopping="auto"`` then always holds one out);
+        ``partial_fit`` selects nothing. See :ref:`anomaly_detection`.
+
+        .. versionadded:: 0.3.0
+
     shuffle : bool, default=True
         Reshuffle the samples every epoch.
 
@@ -297,6 +312,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         n_iter_no_change=10,
         early_stopping="auto",
         validation_fraction=0.1,
+        selection="loss",
         shuffle=True,
         random_state=None,
         device="auto",
@@ -321,6 +337,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.selection = selection
         self.shuffle = shuffle
         self.random_state = random_state
         self.device = device

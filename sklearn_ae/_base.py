@@ -61,6 +61,7 @@ class _BaseAutoencoder(FitModel, ClassNamePrefixFeaturesOutMixin, TransformerMix
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean", StrOptions({"auto"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "selection": [StrOptions({"loss", "contrast"})],
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
         "device": [str, torch.device],

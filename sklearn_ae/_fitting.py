@@ -21,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from ._contrast import check_validation_rows
 from ._covariance import diagonal, without_features
 from ._data import batch_size_for, evaluation_batches, streams, training_sources
 from ._device import (
@@ -111,7 +112,7 @@ class FitModel:
 #: The constructor parameters a fit reads, once, into a :class:`FitParameters`.
 FIT_PARAMETERS = (
     "n_components activation encoder decoder init batch_size optimizer learning_rate_init "
-    "alpha max_iter tol n_iter_no_change early_stopping validation_fraction shuffle "
+    "alpha max_iter tol n_iter_no_change early_stopping validation_fraction selection shuffle "
     "random_state device verbose n_threads distributed"
 ).split()
 FitParameters = namedtuple("FitParameters", FIT_PARAMETERS)
@@ -171,12 +172,14 @@ class Fit:
 
     def uses_validation(self, n_samples):
         """Whether this fit holds out a validation split (never for ``partial_fit``)."""
-        early_stopping = self.params.early_stopping
-        if self.incremental or early_stopping is False:
+        p, rows = self.params, self.params.validation_fraction * n_samples
+        if self.incremental:
             return False
-        if early_stopping == "auto":
-            return self.params.validation_fraction * n_samples >= _MIN_AUTO_VALIDATION_ROWS
-        return True
+        if p.selection == "contrast":
+            check_validation_rows(self.name, p.early_stopping, rows)
+        elif p.early_stopping == "auto":
+            return rows >= _MIN_AUTO_VALIDATION_ROWS
+        return p.early_stopping is not False
 
     def batch_size(self, n_train):
         return batch_size_for(self.params.batch_size, n_train, self.model.n_features_in_)
@@ -366,6 +369,7 @@ class Fit:
             start_loss=self.loss_before,
             # The on_epoch observer (benchmarks), shown this estimator.
             on_epoch=None if (seen := epoch_observer()) is None else partial(self.observe, seen),
+            contrast=params.selection == "contrast",
         )
         try:
             with flush_denormals(), model.module_.training_inside_box(encoder=rows_in_box):
@@ -386,8 +390,7 @@ class Fit:
         return self.rows.validation_losses(losses)
 
     def observe(self, callback, result):
-        module = self.model.module_
-        training = module.training
+        module, training = self.model.module_, self.model.module_.training
         callback(self.model, result)
         # Inference cached a copy of the network with the weights it was shown,
         # and left it in eval mode: training goes on as if nobody had looked.
@@ -441,8 +444,6 @@ class Fit:
 
     def stop_message(self, history):
         """One line for verbose fits: why training stopped and which weights were kept."""
-        p = self.params
-        text = history.describe_stop(
-            self.epochs_before, p.max_iter, p.tol, p.n_iter_no_change, p.init
-        )
+        p, before = self.params, self.epochs_before
+        text = history.describe_stop(before, p.max_iter, p.tol, p.n_iter_no_change, p.init)
         return f"{self.name}: {text}"

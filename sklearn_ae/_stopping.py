@@ -60,6 +60,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ._contrast import widens_contrast
+
 #: Share of the improvement since the start below which the gain of the last
 #: ``n_iter_no_change`` epochs counts as flat (see the module docstring).
 FLAT_SHARE = 0.01
@@ -235,6 +237,8 @@ class Monitor:
         ``on_epoch(result)`` with an :class:`EpochResult`, for the starting
         weights and after every epoch, while the judged weights are in the
         module. For observers (benchmarks); it must not change the weights.
+    contrast : bool, default=False
+        Keep only epochs that also pass :func:`~sklearn_ae._contrast.widens_contrast`.
     """
 
     def __init__(
@@ -247,6 +251,7 @@ class Monitor:
         patience_significance=0.5,
         start_loss=np.inf,
         on_epoch=None,
+        contrast=False,
     ):
         self.module = module
         self.rule = rule
@@ -255,6 +260,7 @@ class Monitor:
         self.rank_significance = rank_significance
         self.patience_significance = patience_significance
         self.on_epoch = on_epoch
+        self.contrast = contrast
         self.epoch = 0
         self.diverged = False
         self.average = None
@@ -262,17 +268,14 @@ class Monitor:
         # With a validation set the kept weights' score is their gain's lower
         # bound (the start's gain over itself: zero); without, minus the
         # training loss (the caller's start_loss stands for the start's).
-        self.kept = _Candidate(
-            0, self.last_finite, score=0.0 if validation_losses is not None else -start_loss
-        )
+        start_score = 0.0 if validation_losses is not None else -start_loss
+        self.kept = _Candidate(0, self.last_finite, score=start_score)
         # The plateau rule's record: its criterion, and its per-row losses.
         self.record = _Candidate(0, self.last_finite, score=np.inf)
-        self.bad_epochs = 0
-        self.start_losses = None
-        # The record criterion after each epoch, the start first (see _flattened).
-        self.record_curve = []
-        # Which test ended a "flattened" stop: "share" or "tol" (see _flattened).
-        self.flat_condition = None
+        self.bad_epochs, self.start_losses = 0, None
+        # The record criterion after each epoch, the start first, and which test
+        # ended a "flattened" stop, "share" or "tol" (see _flattened).
+        self.record_curve, self.flat_condition = [], None
 
     @property
     def has_validation(self):
@@ -396,11 +399,14 @@ class Monitor:
     def _keep_if_better(self, losses):
         """Keep this epoch if it beats the start significantly, by the widest lower bound."""
         gain, standard_error = paired_gain(losses, self.start_losses)
-        bound = -np.inf
         # significantly_better's test, on the gain this method also ranks by.
-        if lower_bound(gain, standard_error, self.significance) > 0:
-            bound = lower_bound(gain, standard_error, self.rank_significance)
-        if bound > self.kept.score:
+        significant = lower_bound(gain, standard_error, self.significance) > 0
+        if significant and self.contrast:
+            significant = widens_contrast(
+                losses, self.start_losses, self.rule.relative, self.significance
+            )
+        bound = lower_bound(gain, standard_error, self.rank_significance)
+        if significant and bound > self.kept.score:
             self.kept = _Candidate(self.epoch, self.last_finite, losses, bound)
 
     def _flattened(self, criterion):

@@ -31,6 +31,7 @@ LAYERS = {
     "_scaling": 0,
     "_linear": 0,
     "_noise_floor": 0,
+    "_contrast": 0,
     # L1: torch machinery: networks, batch sources, the loop and its stopping rule.
     "_modules": 1,
     "_row_invariant": 1,
