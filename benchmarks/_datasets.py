@@ -1,25 +1,32 @@
 """Every data set the benchmarks use, all offline: no other file here loads data.
 
 Each loader returns one float64 array (rows are samples), except :func:`patches` (float32,
-the training benchmarks' input) and :func:`fashion_mnist` (its own training and test rows).
-They read what scikit-learn, numpy, scipy and, for Fashion-MNIST, Debian's
-``dataset-fashion-mnist`` install. :func:`split` is the 70/30 split of every held-out score.
+the training benchmarks' input), :func:`fashion_mnist` (its own training and test rows) and
+:func:`odds` (rows and outlier labels). They read what scikit-learn, numpy, scipy and, for
+Fashion-MNIST, Debian's ``dataset-fashion-mnist`` install, and the ODDS sets in ``ODDS_DIR``.
+:func:`split` is the 70/30 split of every held-out score.
 """
 
 import gzip
 import inspect
+import os
 from importlib import import_module
 from pathlib import Path
 
 import numpy as np
 import sklearn.datasets
 from scipy import linalg
+from scipy.io import loadmat
 from sklearn.datasets import load_digits, load_sample_images, make_swiss_roll
 from sklearn.feature_extraction.image import extract_patches_2d
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+# ODDS outlier-detection sets (.mat, from pyod's notebooks/data/): beside the checkout, or
+# where the environment variable SKLEARN_AE_ODDS says.
+ODDS_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "odds"
+ODDS_DIR = Path(os.environ.get("SKLEARN_AE_ODDS") or ODDS_DIR)
 
 
 def split(X, standardized=False):
@@ -162,3 +169,10 @@ def fashion_mnist(n_train=3500, n_test=2000, labels=False):
 def training_constant(X_train):
     """Columns constant in the training rows (scikit-learn's VarianceThreshold(0) rule)."""
     return np.ptp(X_train, axis=0) == 0
+
+
+def odds(name):
+    """(X, y) of the ODDS set ``name`` (cardio, glass, ionosphere, letter, pima, vowels, wbc):
+    float64 rows and 0/1 labels, 1 = outlier."""
+    mat = loadmat(ODDS_DIR / f"{name}.mat")
+    return mat["X"].astype(np.float64), mat["y"].ravel().astype(np.int64)
