@@ -84,6 +84,10 @@ def check_validation_rows(name, early_stopping, n_validation):
         f"{name}: selection='contrast' keeps only epochs that widen the linear model's "
         f"contrast on held-out rows, so it needs a validation split of at least "
         f"{MIN_VALIDATION_ROWS} rows; got early_stopping={early_stopping!r} and "
-        f"validation_fraction * n_samples = {n_validation:.3g}. Set early_stopping='auto' "
-        "or True, or raise validation_fraction."
+        f"validation_fraction * n_samples = {n_validation:.3g}. "
+        + (
+            "Set early_stopping='auto' or True."
+            if early_stopping is False
+            else "Raise validation_fraction, or fit on more rows."
+        )
     )

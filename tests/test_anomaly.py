@@ -136,9 +136,9 @@ def test_contrast_changes_what_is_kept_not_the_score():
 @pytest.mark.parametrize("cls", [AutoencoderTransformer, VAETransformer])
 def test_contrast_needs_a_validation_split(cls):
     X = load_wine().data
-    with pytest.raises(ValueError, match="selection='contrast'.*validation split"):
+    with pytest.raises(ValueError, match="selection='contrast'.*Set early_stopping='auto'"):
         cls(2, selection="contrast", early_stopping=False).fit(X)
-    with pytest.raises(ValueError, match="validation_fraction \\* n_samples = 2"):
+    with pytest.raises(ValueError, match="n_samples = 2. Raise validation_fraction"):
         cls(2, selection="contrast").fit(X[:20])
     # early_stopping="auto" holds out 3 rows for it where the loss alone would hold out none.
     est = cls(2, selection="contrast", random_state=0).fit(X[:30])
@@ -146,6 +146,9 @@ def test_contrast_needs_a_validation_split(cls):
     assert cls(2, random_state=0).fit(X[:30]).validation_scores_ is None
     with pytest.raises(ValueError, match="selection"):
         cls(2, selection="auc").fit(X)
+    # partial_fit holds out nothing and selects nothing: no split is asked of it.
+    est = cls(2, selection="contrast", random_state=0).partial_fit(X[:20])
+    assert est.validation_scores_ is None and est.n_iter_ == 1
 
 
 def test_selection_is_saved_with_the_model(tmp_path):
