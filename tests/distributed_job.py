@@ -92,6 +92,10 @@ def checks(out, rank, size):
     est = AutoencoderTransformer(2, max_iter=2, warm_start=True, random_state=0, distributed=True)
     est.fit(shard).fit(shard)
     np.save(f"{out}/warm-{rank}.npy", est.transform(X))
+    # selection="contrast" judges the gathered validation rows: one decision on every rank.
+    est = AutoencoderTransformer(2, max_iter=8, selection="contrast", random_state=0)
+    est.set_params(distributed=True).fit(shard)
+    np.save(f"{out}/contrast-{rank}.npy", est.transform(X))
     # A memmap shard is streamed, each process its own rows.
     np.save(f"{out}/shard-{rank}.npy", shard)
     mapped = np.load(f"{out}/shard-{rank}.npy", mmap_mode="r")

@@ -152,7 +152,7 @@ def test_ranks_agree_at_every_epoch_and_runs_repeat(checks):
     ]
     for other in codes[1:]:
         assert_array_equal(other, codes[0])
-    for name in ("partial", "warm", "memmap"):
+    for name in ("partial", "warm", "memmap", "contrast"):
         codes = [np.load(checks / f"{name}-{rank}.npy") for rank in (0, 1)]
         assert np.isfinite(codes[0]).all()
         assert_array_equal(codes[0], codes[1], err_msg=name)
